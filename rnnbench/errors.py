@@ -1,0 +1,21 @@
+"""Exceptions rnnbench raises; each message names the thing that is wrong."""
+
+
+class RnnbenchError(Exception):
+    """Base of every rnnbench error."""
+
+
+class InputError(RnnbenchError, ValueError):
+    """An array of the wrong shape, dtype or value was handed to a backend."""
+
+
+class UnsupportedError(RnnbenchError, NotImplementedError):
+    """A backend was asked for a dtype, activation, device or feature it does not declare."""
+
+
+class UnknownBackendError(RnnbenchError, LookupError):
+    """No backend is registered under that name."""
+
+
+class BackendUnavailableError(RnnbenchError, ImportError):
+    """A backend is known but cannot run here (its framework is missing, or it fails to load)."""
