@@ -100,6 +100,12 @@ class Backend(Generic[A]):
     def synchronize(self, result: Any) -> None:
         """Block until ``result`` is computed (asynchronous devices); timing calls this."""
 
+    def warm_up(self, inputs: Inputs[A], *, activation: str, truncate: int | None = None) -> float:
+        """Compile (or otherwise prepare) ``unroll`` and ``bptt`` for these shapes, dtype and
+        settings, outside any timing; returns the seconds spent compiling (0.0 if nothing is
+        compiled). Later calls with the same shapes must not compile again."""
+        return 0.0
+
     @classmethod
     def library_version(cls) -> str:
         """Version of the framework behind the backend."""
