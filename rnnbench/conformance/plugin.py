@@ -1,0 +1,177 @@
+"""pytest plugin of the conformance kit (entry point ``pytest11: rnnbench``).
+
+It adds the ``--backend``/``--device``/``--skip-tests`` options, the hypothesis profiles
+``dev``, ``ci`` and ``thorough``, and the ``backend_name``/``backend`` fixtures the suite
+uses. It imports no framework, and it changes nothing in a pytest run that collects no
+test using those fixtures.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from rnnbench.errors import BackendUnavailableError, UnknownBackendError
+from rnnbench.registry import backend_names, get_backend
+
+PROFILE_ENV = "RNNBENCH_PROFILE"
+BACKENDS_ENV = "RNNBENCH_BACKENDS"
+DEVICE_ENV = "RNNBENCH_DEVICE"
+
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("dev", max_examples=10, deadline=None)
+    settings.register_profile(
+        "ci",
+        max_examples=25,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.register_profile(
+        "thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+except ImportError:  # the kit needs hypothesis; an unrelated pytest run does not
+    settings = None
+
+
+class UnmatchedSkipWarning(UserWarning):
+    """A line of a --skip-tests file matched no collected test."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rnnbench", "rnnbench conformance kit")
+    group.addoption(
+        "--backend",
+        action="append",
+        default=[],
+        dest="rnnbench_backends",
+        metavar="NAME",
+        help="backend to test: a registered name or 'module:Class' (repeatable; default: "
+        f"${BACKENDS_ENV} as a comma-separated list, else every known backend)",
+    )
+    group.addoption(
+        "--device",
+        default=None,
+        dest="rnnbench_device",
+        help=f"device for the backends under test: cpu or cuda (default: ${DEVICE_ENV} or cpu)",
+    )
+    group.addoption(
+        "--skip-tests",
+        default=None,
+        dest="rnnbench_skip_file",
+        metavar="FILE",
+        help="file of lines 'BACKEND TEST_PATTERN [# reason]': skip matching tests "
+        "(fnmatch on the test function name) for that backend",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if settings is None or config.getoption("hypothesis_profile", None):
+        return
+    default = "ci" if os.environ.get("CI") else "dev"
+    settings.load_profile(os.environ.get(PROFILE_ENV, default))
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    """The backends chosen by --backend, else $RNNBENCH_BACKENDS, else every known one."""
+    chosen = list(config.getoption("rnnbench_backends") or [])
+    if not chosen and os.environ.get(BACKENDS_ENV):
+        chosen = [n.strip() for n in os.environ[BACKENDS_ENV].split(",") if n.strip()]
+    return chosen or backend_names()
+
+
+def selected_device(config: pytest.Config) -> str:
+    return config.getoption("rnnbench_device") or os.environ.get(DEVICE_ENV, "cpu")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend_name" in metafunc.fixturenames:
+        names = selected_backends(metafunc.config)
+        metafunc.parametrize("backend_name", names, ids=names, scope="session")
+
+
+_unavailable: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def backend(backend_name: str, pytestconfig: pytest.Config):
+    """The backend under test, built once per session; skipped with the reason when it
+    cannot run here."""
+    try:
+        return get_backend(backend_name, device=selected_device(pytestconfig))
+    except (BackendUnavailableError, UnknownBackendError, ValueError) as exc:
+        _unavailable[backend_name] = str(exc)
+        pytest.skip(f"backend {backend_name!r} unavailable: {exc}")
+
+
+def _uses_backend(item: pytest.Item) -> bool:
+    return "backend_name" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    path = config.getoption("rnnbench_skip_file")
+    if not path:
+        return
+    rules = _read_skip_file(Path(path))
+    used = [False] * len(rules)
+    for item in filter(_uses_backend, items):
+        name = item.callspec.params.get("backend_name") if hasattr(item, "callspec") else None
+        function = getattr(item, "originalname", item.name)
+        for i, (backend_name, pattern, reason) in enumerate(rules):
+            if backend_name == name and fnmatch.fnmatchcase(function, pattern):
+                used[i] = True
+                item.add_marker(pytest.mark.skip(reason=f"skipped by {path}: {reason}"))
+    for (backend_name, pattern, _), hit in zip(rules, used, strict=True):
+        if not hit:
+            warnings.warn(
+                UnmatchedSkipWarning(
+                    f"{path}: '{backend_name} {pattern}' matches no collected test"
+                ),
+                stacklevel=1,
+            )
+
+
+def _read_skip_file(path: Path) -> list[tuple[str, str, str]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise pytest.UsageError(f"--skip-tests: cannot read {path}: {exc}") from exc
+    rules = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line, _, reason = raw.partition("#")
+        words = line.split()
+        if not words:
+            continue
+        if len(words) != 2:
+            raise pytest.UsageError(
+                f"--skip-tests: {path}:{number}: expected 'BACKEND TEST_PATTERN [# reason]'"
+            )
+        rules.append((words[0], words[1], reason.strip() or "no reason given"))
+    return rules
+
+
+def pytest_report_collectionfinish(
+    config: pytest.Config, start_path: Path, items: list[pytest.Item]
+) -> list[str]:
+    if not any(map(_uses_backend, items)):
+        return []
+    profile = settings.get_current_profile_name() if settings is not None else "none"
+    return [
+        f"rnnbench: backends {', '.join(selected_backends(config))}; "
+        f"device {selected_device(config)}; hypothesis profile {profile}"
+    ]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if _unavailable:
+        terminalreporter.section("rnnbench: backends skipped")
+        for name, reason in sorted(_unavailable.items()):
+            terminalreporter.write_line(f"{name}: {reason}")

@@ -1,0 +1,86 @@
+"""Every backend against the float64 NumPy reference: cell, unroll and every gradient."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rnnbench.problems import Problem, make_data
+
+from .assertions import assert_close
+from .oracle import reference_grads, reference_hs
+from .strategies import problems
+from .support import ACTIVATIONS, BPTT_CALL, DTYPES, load, require
+
+pytestmark = [
+    pytest.mark.parametrize("dtype", DTYPES),
+    pytest.mark.parametrize("activation", ACTIVATIONS),
+]
+
+
+@given(data=st.data())
+def test_cell_matches_reference(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation)
+    problem = data.draw(problems(dtype=dtype, activation=activation, max_T=1), label="problem")
+    i = load(backend, problem)
+    h1 = backend.cell(i.params, i.xs[0], i.h0, activation=activation)
+    call = f"b.cell(i.params, i.xs[0], i.h0, activation={activation!r})"
+    assert_close(backend, problem, "cell h_1", h1, reference_hs(problem)[0], call=call)
+
+
+@given(data=st.data())
+def test_unroll_matches_reference(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation)
+    problem = data.draw(problems(dtype=dtype, activation=activation), label="problem")
+    i = load(backend, problem)
+    hs = backend.unroll(i.params, i.xs, i.h0, activation=activation)
+    call = f"b.unroll(i.params, i.xs, i.h0, activation={activation!r})"
+    assert_close(backend, problem, "unroll hs", hs, reference_hs(problem), call=call)
+
+
+def check_gradients(backend, problem, truncate):
+    """Compare every gradient (and the per-step adjoints) with the reference."""
+    i = load(backend, problem)
+    grads = backend.bptt(
+        i.params, i.xs, i.h0, i.dhs, activation=problem.activation, truncate=truncate
+    )
+    reference = reference_grads(problem, truncate)
+    call = BPTT_CALL.format(a=problem.activation, k=truncate)
+    for name, value in grads.items():
+        assert_close(
+            backend, problem, f"bptt dL/d{name}", value, getattr(reference, name), call=call
+        )
+
+
+@given(data=st.data())
+def test_bptt_matches_reference(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation)
+    problem = data.draw(problems(dtype=dtype, activation=activation), label="problem")
+    check_gradients(backend, problem, truncate=None)
+
+
+@given(data=st.data())
+def test_truncated_bptt_matches_reference(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation, truncation=True)
+    problem = data.draw(problems(dtype=dtype, activation=activation, min_T=2), label="problem")
+    k = data.draw(st.integers(min_value=1, max_value=problem.T - 1), label="truncate")
+    check_gradients(backend, problem, truncate=k)
+
+
+def test_inputs_are_unchanged_by_bptt(backend, dtype, activation):
+    """A backend must not modify its inputs in place."""
+    require(backend, dtype=dtype, activation=activation)
+    problem = Problem(T=5, B=2, D=3, H=4, activation=activation, dtype=dtype, seed=7)
+    i = load(backend, problem)
+    backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=activation)
+    data = make_data(problem)  # fresh arrays, in case the backend shares memory with NumPy
+    for name, value in [
+        ("W_xh", i.params.W_xh),
+        ("W_hh", i.params.W_hh),
+        ("b", i.params.b),
+        ("xs", i.xs),
+        ("h0", i.h0),
+        ("dhs", i.dhs),
+    ]:
+        assert (backend.to_numpy(value) == getattr(data, name)).all(), f"bptt modified {name}"

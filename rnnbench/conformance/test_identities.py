@@ -1,0 +1,152 @@
+"""Identities of BPTT that hold for every backend, independent of the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rnnbench.interface import Params
+from rnnbench.problems import make_data
+from rnnbench.tolerances import normwise_error, tolerance
+
+from .assertions import reproduction
+from .strategies import problems
+from .support import ACTIVATIONS, BPTT_CALL, DTYPES, bptt, load, require
+
+pytestmark = [
+    pytest.mark.parametrize("dtype", DTYPES),
+    pytest.mark.parametrize("activation", ACTIVATIONS),
+]
+
+
+def expect_close(backend, problem, what, value, expected, tol=None, call="see test"):
+    """Assert a normwise agreement with the reproduction in the message."""
+    tol = tolerance(problem.dtype, problem.T) if tol is None else tol
+    error = normwise_error(value, expected)
+    assert error <= tol, (
+        f"{what}: normwise error {error:.3e} > {tol:.3e}\n{reproduction(backend, problem, call)}"
+    )
+
+
+def one_cell_gradients(data):
+    """Plain backprop through one cell, in float64, from z (not from the output)."""
+    d = data.astype("float64")
+    x, h0, dh = d.xs[0], d.h0, d.dhs[0]
+    z = x @ d.W_xh + h0 @ d.W_hh + d.b
+    act = data.problem.activation
+    if act == "tanh":
+        fprime = 1.0 / np.cosh(z) ** 2
+    elif act == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-z))
+        fprime = s * (1.0 - s)
+    elif act == "relu":
+        fprime = (z > 0).astype(np.float64)
+    else:
+        fprime = np.ones_like(z)
+    dz = dh * fprime
+    return {
+        "W_xh": x.T @ dz,
+        "W_hh": h0.T @ dz,
+        "b": dz.sum(0),
+        "h0": dz @ d.W_hh.T,
+        "xs": (dz @ d.W_xh.T)[None],
+        "hs": dh[None],
+    }
+
+
+@given(data=st.data())
+def test_single_step_bptt_is_plain_backprop(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation)
+    problem = data.draw(problems(dtype=dtype, activation=activation, max_T=1), label="problem")
+    got = bptt(backend, problem)
+    for name, expected in one_cell_gradients(make_data(problem)).items():
+        call = BPTT_CALL.format(a=activation, k=None)
+        expect_close(backend, problem, f"T=1 dL/d{name}", getattr(got, name), expected, call=call)
+
+
+@given(data=st.data())
+def test_split_sequence_carries_state_and_adjoint(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation)
+    problem = data.draw(problems(dtype=dtype, activation=activation, min_T=2), label="problem")
+    split = data.draw(st.integers(min_value=1, max_value=problem.T - 1), label="split")
+    i = load(backend, problem)
+    a = activation
+    hs = backend.to_numpy(backend.unroll(i.params, i.xs, i.h0, activation=a))
+    first = backend.unroll(i.params, i.xs[:split], i.h0, activation=a)
+    second = backend.unroll(i.params, i.xs[split:], first[split - 1], activation=a)
+    joined = np.concatenate([backend.to_numpy(first), backend.to_numpy(second)])
+    expect_close(backend, problem, f"hs split at {split}", joined, hs)
+
+    full = backend.grads_to_numpy(backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=a))
+    late = backend.bptt(i.params, i.xs[split:], first[split - 1], i.dhs[split:], activation=a)
+    carried = backend.to_numpy(i.dhs).copy()
+    carried[split - 1] += backend.to_numpy(late.h0)
+    early = backend.bptt(
+        i.params, i.xs[:split], i.h0, backend.to_native(carried[:split]), activation=a
+    )
+    early, late = backend.grads_to_numpy(early), backend.grads_to_numpy(late)
+    for name in ("W_xh", "W_hh", "b"):
+        summed = getattr(early, name) + getattr(late, name)
+        expect_close(backend, problem, f"split dL/d{name}", summed, getattr(full, name))
+    expect_close(backend, problem, "split dL/dh0", early.h0, full.h0)
+    for name in ("xs", "hs"):
+        joined = np.concatenate([getattr(early, name), getattr(late, name)])
+        expect_close(backend, problem, f"split dL/d{name}", joined, getattr(full, name))
+
+
+@given(data=st.data())
+def test_batch_gradient_is_sum_of_example_gradients(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation)
+    problem = data.draw(problems(dtype=dtype, activation=activation), label="problem")
+    d = make_data(problem)
+    full = bptt(backend, problem)
+    n = backend.to_native
+    params = Params(n(d.W_xh), n(d.W_hh), n(d.b))
+    singles = [
+        backend.grads_to_numpy(
+            backend.bptt(
+                params,
+                n(d.xs[:, j : j + 1]),
+                n(d.h0[j : j + 1]),
+                n(d.dhs[:, j : j + 1]),
+                activation=activation,
+            )
+        )
+        for j in range(problem.B)
+    ]
+    for name in ("W_xh", "W_hh", "b"):
+        summed = np.sum([getattr(g, name) for g in singles], axis=0)
+        expect_close(backend, problem, f"batch-summed dL/d{name}", summed, getattr(full, name))
+    for name, axis in (("h0", 0), ("xs", 1), ("hs", 1)):
+        stacked = np.concatenate([getattr(g, name) for g in singles], axis=axis)
+        expect_close(backend, problem, f"per-example dL/d{name}", stacked, getattr(full, name))
+
+
+@given(data=st.data())
+def test_truncation_at_or_beyond_seq_len_is_full_bptt(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation, truncation=True)
+    problem = data.draw(problems(dtype=dtype, activation=activation), label="problem")
+    k = data.draw(st.integers(min_value=problem.T, max_value=problem.T + 3), label="truncate")
+    full, truncated = bptt(backend, problem), bptt(backend, problem, truncate=k)
+    for name, value in truncated.items():
+        call = BPTT_CALL.format(a=activation, k=k)
+        expect_close(backend, problem, f"k={k} dL/d{name}", value, getattr(full, name), call=call)
+
+
+@given(data=st.data())
+def test_truncation_is_exactly_zero_beyond_the_window(backend, dtype, activation, data):
+    require(backend, dtype=dtype, activation=activation, truncation=True)
+    problem = data.draw(
+        problems(dtype=dtype, activation=activation, min_T=2, cotangent="last"), label="problem"
+    )
+    k = data.draw(st.integers(min_value=1, max_value=problem.T - 1), label="truncate")
+    g = bptt(backend, problem, truncate=k)
+    where = reproduction(backend, problem, BPTT_CALL.format(a=activation, k=k))
+    beyond = problem.T - k
+    assert not np.any(g.hs[:beyond]), f"dL/dh_t non-zero beyond window k={k}\n{where}"
+    assert not np.any(g.xs[:beyond]), f"dL/dx_t non-zero beyond window k={k}\n{where}"
+    assert not np.any(g.h0), f"dL/dh0 non-zero with k={k} < T\n{where}"
+    if activation != "relu":  # relu may zero an in-window adjoint legitimately
+        assert np.all(np.any(g.hs[beyond:] != 0, axis=(1, 2))), f"window empty\n{where}"
