@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 from rnnbench_backends.numpy_backend import NumpyBackend
 
 

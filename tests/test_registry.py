@@ -6,11 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from rnnbench_backends.numpy_backend import NumpyBackend
 
 import rnnbench
 from rnnbench import registry
 from rnnbench.errors import BackendUnavailableError, UnknownBackendError
-from rnnbench_backends.numpy_backend import NumpyBackend
 
 
 def test_importing_rnnbench_imports_no_framework():
