@@ -30,15 +30,17 @@ def assert_close(
     reference: np.ndarray,
     *,
     call: str,
+    scale: float | None = None,
     tol: float | None = None,
 ) -> None:
     """Fail unless ``value`` (native) has the reference's shape, the problem's dtype, and a
-    normwise error within ``tol`` (default: the tolerance rule for the problem's dtype and T)."""
+    normwise error (relative to ``scale``, see ``tolerances``) within ``tol`` (default: the
+    tolerance rule for the problem's dtype and T)."""
     got_dtype = dtype_name(value)
     array = backend.to_numpy(value)
     if tol is None:
         tol = tolerance(problem.dtype, problem.T)
-    error = normwise_error(array, reference)
+    error = normwise_error(array, reference, scale)
     problems = []
     if tuple(array.shape) != tuple(reference.shape):
         problems.append(f"shape {tuple(array.shape)} != expected {tuple(reference.shape)}")

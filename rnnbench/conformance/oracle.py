@@ -8,6 +8,7 @@ import numpy as np
 
 from rnnbench.interface import Grads
 from rnnbench.problems import Problem, ProblemData, make_data
+from rnnbench.tolerances import error_scales
 
 
 @lru_cache(maxsize=256)
@@ -36,3 +37,10 @@ def reference_grads(problem: Problem, truncate: int | None = None) -> Grads[np.n
     ref = _reference_backend()
     i = ref.load(problem_data(problem).astype("float64"))
     return ref.bptt(i.params, i.xs, i.h0, i.dhs, activation=problem.activation, truncate=truncate)
+
+
+@lru_cache(maxsize=256)
+def reference_scales(problem: Problem, truncate: int | None = None) -> dict[str, float]:
+    """The error scale of every reference result (``tolerances.error_scales``)."""
+    data = problem_data(problem).astype("float64")
+    return error_scales(data, reference_hs(problem), reference_grads(problem, truncate))

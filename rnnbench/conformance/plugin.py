@@ -3,7 +3,9 @@
 It adds the ``--backend``/``--device``/``--skip-tests`` options, the hypothesis profiles
 ``dev``, ``ci`` and ``thorough``, and the ``backend_name``/``backend`` fixtures the suite
 uses. It imports no framework, and it changes nothing in a pytest run that collects no
-test using those fixtures.
+test of the kit: the hypothesis profile is loaded only when a module of the kit is about to
+be imported (and restored at exit), and only a test whose ``backend_name`` comes from the
+``backend`` fixture (not from its own parametrize mark or fixture) is parametrized.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 from rnnbench.errors import BackendUnavailableError, UnknownBackendError
 from rnnbench.registry import backend_names, get_backend
 
+KIT_DIR = Path(__file__).resolve().parent
 PROFILE_ENV = "RNNBENCH_PROFILE"
 BACKENDS_ENV = "RNNBENCH_BACKENDS"
 DEVICE_ENV = "RNNBENCH_DEVICE"
@@ -44,6 +47,11 @@ except ImportError:  # the kit needs hypothesis; an unrelated pytest run does no
 
 class UnmatchedSkipWarning(UserWarning):
     """A line of a --skip-tests file matched no collected test."""
+
+
+#: per-run state, kept on the config (not in module globals, which outlive a run)
+_UNAVAILABLE = pytest.StashKey[dict[str, str]]()
+_PREVIOUS_PROFILE = pytest.StashKey[str | None]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,10 +82,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if settings is None or config.getoption("hypothesis_profile", None):
+    config.stash[_UNAVAILABLE] = {}
+    config.addinivalue_line(
+        "markers", "rnnbench_backend: a test of the rnnbench conformance kit, run per backend"
+    )
+
+
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """Load the kit's hypothesis profile just before the first module of the kit is imported
+    (``@given`` binds the default settings at import), so an unrelated run keeps its own."""
+    if not isinstance(collector, pytest.Module) or _PREVIOUS_PROFILE in collector.config.stash:
         return
+    if not collector.path.resolve().is_relative_to(KIT_DIR):
+        return
+    config = collector.config
+    if settings is None or config.getoption("hypothesis_profile", None):
+        config.stash[_PREVIOUS_PROFILE] = None  # the user's choice stands
+        return
+    try:
+        config.stash[_PREVIOUS_PROFILE] = settings.get_current_profile_name()
+    except AssertionError:  # no profile loaded yet
+        config.stash[_PREVIOUS_PROFILE] = "default"
     default = "ci" if os.environ.get("CI") else "dev"
     settings.load_profile(os.environ.get(PROFILE_ENV, default))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_PREVIOUS_PROFILE, None)
+    if previous is not None and settings is not None:
+        settings.load_profile(previous)
 
 
 def selected_backends(config: pytest.Config) -> list[str]:
@@ -93,12 +126,34 @@ def selected_device(config: pytest.Config) -> str:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend_name" in metafunc.fixturenames:
-        names = selected_backends(metafunc.config)
-        metafunc.parametrize("backend_name", names, ids=names, scope="session")
+    if not _wants_backends(metafunc):
+        return
+    names = selected_backends(metafunc.config)
+    known = set(backend_names())
+    unknown = [n for n in names if n not in known and ":" not in n]
+    if unknown:  # a typo must not turn into a run that skips everything and passes
+        pytest.fail(
+            f"rnnbench: unknown backend {', '.join(map(repr, unknown))}; "
+            f"known backends: {', '.join(backend_names())}",
+            pytrace=False,
+        )
+    mark = pytest.mark.rnnbench_backend
+    params = [pytest.param(n, id=n, marks=mark) for n in names]
+    metafunc.parametrize("backend_name", params, scope="session")
 
 
-_unavailable: dict[str, str] = {}
+def _wants_backends(metafunc: pytest.Metafunc) -> bool:
+    """Whether ``backend_name`` is the kit's: requested (through the ``backend`` fixture),
+    not parametrized by the test's own mark, and not provided by some other fixture."""
+    if "backend_name" not in metafunc.fixturenames:
+        return False
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        argnames = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(argnames, str):
+            argnames = [a.strip() for a in argnames.split(",")]
+        if "backend_name" in argnames:
+            return False
+    return "backend_name" not in getattr(metafunc, "_arg2fixturedefs", {})
 
 
 @pytest.fixture(scope="session")
@@ -108,12 +163,12 @@ def backend(backend_name: str, pytestconfig: pytest.Config):
     try:
         return get_backend(backend_name, device=selected_device(pytestconfig))
     except (BackendUnavailableError, UnknownBackendError, ValueError) as exc:
-        _unavailable[backend_name] = str(exc)
+        pytestconfig.stash[_UNAVAILABLE][backend_name] = str(exc)
         pytest.skip(f"backend {backend_name!r} unavailable: {exc}")
 
 
 def _uses_backend(item: pytest.Item) -> bool:
-    return "backend_name" in getattr(item, "fixturenames", ())
+    return item.get_closest_marker("rnnbench_backend") is not None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -171,7 +226,8 @@ def pytest_report_collectionfinish(
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if _unavailable:
+    unavailable = config.stash.get(_UNAVAILABLE, {})
+    if unavailable:
         terminalreporter.section("rnnbench: backends skipped")
-        for name, reason in sorted(_unavailable.items()):
+        for name, reason in sorted(unavailable.items()):
             terminalreporter.write_line(f"{name}: {reason}")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from rnnbench.problems import Problem, make_data
 
 from .assertions import assert_close
-from .oracle import reference_grads, reference_hs
+from .oracle import reference_grads, reference_hs, reference_scales
 from .strategies import problems
 from .support import ACTIVATIONS, BPTT_CALL, DTYPES, load, require
 
@@ -26,7 +26,8 @@ def test_cell_matches_reference(backend, dtype, activation, data):
     i = load(backend, problem)
     h1 = backend.cell(i.params, i.xs[0], i.h0, activation=activation)
     call = f"b.cell(i.params, i.xs[0], i.h0, activation={activation!r})"
-    assert_close(backend, problem, "cell h_1", h1, reference_hs(problem)[0], call=call)
+    scale = reference_scales(problem)["unroll"]
+    assert_close(backend, problem, "cell h_1", h1, reference_hs(problem)[0], call=call, scale=scale)
 
 
 @given(data=st.data())
@@ -36,7 +37,8 @@ def test_unroll_matches_reference(backend, dtype, activation, data):
     i = load(backend, problem)
     hs = backend.unroll(i.params, i.xs, i.h0, activation=activation)
     call = f"b.unroll(i.params, i.xs, i.h0, activation={activation!r})"
-    assert_close(backend, problem, "unroll hs", hs, reference_hs(problem), call=call)
+    scale = reference_scales(problem)["unroll"]
+    assert_close(backend, problem, "unroll hs", hs, reference_hs(problem), call=call, scale=scale)
 
 
 def check_gradients(backend, problem, truncate):
@@ -46,10 +48,12 @@ def check_gradients(backend, problem, truncate):
         i.params, i.xs, i.h0, i.dhs, activation=problem.activation, truncate=truncate
     )
     reference = reference_grads(problem, truncate)
+    scales = reference_scales(problem, truncate)
     call = BPTT_CALL.format(a=problem.activation, k=truncate)
     for name, value in grads.items():
+        expected = getattr(reference, name)
         assert_close(
-            backend, problem, f"bptt dL/d{name}", value, getattr(reference, name), call=call
+            backend, problem, f"bptt dL/d{name}", value, expected, call=call, scale=scales[name]
         )
 
 

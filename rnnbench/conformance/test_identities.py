@@ -12,6 +12,7 @@ from rnnbench.problems import make_data
 from rnnbench.tolerances import normwise_error, tolerance
 
 from .assertions import reproduction
+from .oracle import reference_scales
 from .strategies import problems
 from .support import ACTIVATIONS, BPTT_CALL, DTYPES, bptt, load, require
 
@@ -21,10 +22,11 @@ pytestmark = [
 ]
 
 
-def expect_close(backend, problem, what, value, expected, tol=None, call="see test"):
-    """Assert a normwise agreement with the reproduction in the message."""
-    tol = tolerance(problem.dtype, problem.T) if tol is None else tol
-    error = normwise_error(value, expected)
+def expect_close(backend, problem, what, key, value, expected, call="see test"):
+    """Assert a normwise agreement, relative to the scale of the reference's terms for the
+    result ``key`` (a gradient name or "unroll"), with the reproduction in the message."""
+    tol = tolerance(problem.dtype, problem.T)
+    error = normwise_error(value, expected, reference_scales(problem)[key])
     assert error <= tol, (
         f"{what}: normwise error {error:.3e} > {tol:.3e}\n{reproduction(backend, problem, call)}"
     )
@@ -63,7 +65,9 @@ def test_single_step_bptt_is_plain_backprop(backend, dtype, activation, data):
     got = bptt(backend, problem)
     for name, expected in one_cell_gradients(make_data(problem)).items():
         call = BPTT_CALL.format(a=activation, k=None)
-        expect_close(backend, problem, f"T=1 dL/d{name}", getattr(got, name), expected, call=call)
+        expect_close(
+            backend, problem, f"T=1 dL/d{name}", name, getattr(got, name), expected, call=call
+        )
 
 
 @given(data=st.data())
@@ -77,7 +81,7 @@ def test_split_sequence_carries_state_and_adjoint(backend, dtype, activation, da
     first = backend.unroll(i.params, i.xs[:split], i.h0, activation=a)
     second = backend.unroll(i.params, i.xs[split:], first[split - 1], activation=a)
     joined = np.concatenate([backend.to_numpy(first), backend.to_numpy(second)])
-    expect_close(backend, problem, f"hs split at {split}", joined, hs)
+    expect_close(backend, problem, f"hs split at {split}", "unroll", joined, hs)
 
     full = backend.grads_to_numpy(backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=a))
     late = backend.bptt(i.params, i.xs[split:], first[split - 1], i.dhs[split:], activation=a)
@@ -89,11 +93,11 @@ def test_split_sequence_carries_state_and_adjoint(backend, dtype, activation, da
     early, late = backend.grads_to_numpy(early), backend.grads_to_numpy(late)
     for name in ("W_xh", "W_hh", "b"):
         summed = getattr(early, name) + getattr(late, name)
-        expect_close(backend, problem, f"split dL/d{name}", summed, getattr(full, name))
-    expect_close(backend, problem, "split dL/dh0", early.h0, full.h0)
+        expect_close(backend, problem, f"split dL/d{name}", name, summed, getattr(full, name))
+    expect_close(backend, problem, "split dL/dh0", "h0", early.h0, full.h0)
     for name in ("xs", "hs"):
         joined = np.concatenate([getattr(early, name), getattr(late, name)])
-        expect_close(backend, problem, f"split dL/d{name}", joined, getattr(full, name))
+        expect_close(backend, problem, f"split dL/d{name}", name, joined, getattr(full, name))
 
 
 @given(data=st.data())
@@ -118,10 +122,14 @@ def test_batch_gradient_is_sum_of_example_gradients(backend, dtype, activation, 
     ]
     for name in ("W_xh", "W_hh", "b"):
         summed = np.sum([getattr(g, name) for g in singles], axis=0)
-        expect_close(backend, problem, f"batch-summed dL/d{name}", summed, getattr(full, name))
+        expect_close(
+            backend, problem, f"batch-summed dL/d{name}", name, summed, getattr(full, name)
+        )
     for name, axis in (("h0", 0), ("xs", 1), ("hs", 1)):
         stacked = np.concatenate([getattr(g, name) for g in singles], axis=axis)
-        expect_close(backend, problem, f"per-example dL/d{name}", stacked, getattr(full, name))
+        expect_close(
+            backend, problem, f"per-example dL/d{name}", name, stacked, getattr(full, name)
+        )
 
 
 @given(data=st.data())
@@ -132,7 +140,9 @@ def test_truncation_at_or_beyond_seq_len_is_full_bptt(backend, dtype, activation
     full, truncated = bptt(backend, problem), bptt(backend, problem, truncate=k)
     for name, value in truncated.items():
         call = BPTT_CALL.format(a=activation, k=k)
-        expect_close(backend, problem, f"k={k} dL/d{name}", value, getattr(full, name), call=call)
+        expect_close(
+            backend, problem, f"k={k} dL/d{name}", name, value, getattr(full, name), call=call
+        )
 
 
 @given(data=st.data())
