@@ -86,9 +86,11 @@ def get_backend(name: str, device: str = "cpu") -> Backend:
     """A ready backend instance: ``get_backend("torch", device="cuda")``."""
     cls = load_backend_class(name)
     try:
-        return cls(device=device)
+        backend = cls(device=device)
     except ImportError as exc:
         raise BackendUnavailableError(f"backend {name!r} failed to load: {exc}") from exc
+    backend.name = name  # the name it was asked for, so messages and reports can reproduce it
+    return backend
 
 
 @dataclass(frozen=True)
