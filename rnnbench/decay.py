@@ -59,12 +59,19 @@ def decay_curve(adjoints: np.ndarray) -> DecayCurve:
     finite = np.all(np.isfinite(flat), axis=1)
     peak = np.max(np.abs(np.where(np.isfinite(flat), flat, 0)), axis=1)
     tiny = np.finfo(adjoints.dtype).tiny if adjoints.dtype.kind == "f" else 0.0
-    norms = np.linalg.norm(flat.astype(np.float64), axis=1)
+    norms = _scaled_norms(flat.astype(np.float64), peak.astype(np.float64))
     ratios = norms / norms[0] if norms[0] > 0 else np.full(T, np.nan)
     ratios = np.where(finite, ratios, np.nan)
     overflow_k = _first(~finite)
     underflow_k = _first(finite & (peak < tiny))
     return DecayCurve(ratios=ratios, overflow_k=overflow_k, underflow_k=underflow_k)
+
+
+def _scaled_norms(rows: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """2-norm of every row, divided by its peak before squaring so that squares of entries
+    below 1e-154 (or above 1e154) neither underflow to 0 nor overflow, even in float64."""
+    scale = np.where(peaks > 0, peaks, 1.0)[:, None]
+    return np.linalg.norm(rows / scale, axis=1) * scale[:, 0]
 
 
 def _first(mask: np.ndarray) -> int | None:

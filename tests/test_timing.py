@@ -1,0 +1,199 @@
+"""The measuring primitives: what is inside the timed region, statistics, rates, memory."""
+
+from __future__ import annotations
+
+import gc
+import math
+
+import numpy as np
+import pytest
+
+from rnnbench import timing
+from rnnbench.presets import Size
+from rnnbench.problems import make_data
+from rnnbench.registry import get_backend
+
+
+class FakeClock:
+    """A clock that only moves when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(timing, "clock", clock)
+    return clock
+
+
+def test_synchronize_is_inside_the_timed_region(fake_clock):
+    events = []
+
+    def call():
+        fake_clock.now += 1.0
+        events.append("call")
+        return len(events)
+
+    def synchronize(result):
+        fake_clock.now += 2.0
+        events.append(("sync", result))
+
+    stats = timing.time_calls(call, synchronize, repeats=3, warmup=2)
+    assert stats.samples == (3.0, 3.0, 3.0)
+    assert events.count("call") == 5
+    # every result is synchronized, right after its own call
+    assert [e for e in events if isinstance(e, tuple)] == [("sync", i) for i in (1, 3, 5, 7, 9)]
+
+
+def test_the_garbage_collector_is_paused_while_timing_and_restored():
+    seen = []
+    stats = timing.time_calls(lambda: seen.append(gc.isenabled()), lambda r: None, repeats=2)
+    assert seen == [False, False]
+    assert gc.isenabled()
+    assert len(stats.samples) == 2
+
+
+def test_repeats_must_be_positive():
+    with pytest.raises(ValueError, match="repeats"):
+        timing.time_calls(lambda: None, lambda r: None, repeats=0)
+
+
+def test_statistics_of_samples():
+    stats = timing.TimingStats((4.0, 1.0, 3.0, 2.0, 5.0))
+    assert stats.median == 3.0
+    assert stats.q25 == 2.0
+    assert stats.q75 == 4.0
+    assert stats.spread == pytest.approx(2.0 / 3.0)
+
+
+def test_flop_counts():
+    size = Size(T=10, B=2, D=3, H=4)
+    assert timing.forward_flops(size) == 2 * 10 * 2 * (3 * 4 + 4 * 4)
+    assert timing.bptt_flops(size) == 3 * timing.forward_flops(size)
+
+
+def test_gemm_rate_is_the_forward_flops_over_the_gemm_time():
+    size = Size(T=8, B=2, D=4, H=8)
+    rate = timing.gemm_rate(size, "float32", budget_s=0.01)
+    assert rate.recurrent_s > 0 and rate.projection_s > 0
+    bound = size.T * rate.recurrent_s + rate.projection_s
+    assert rate.gflops == pytest.approx(timing.forward_flops(size) / bound / 1e9)
+
+
+class RecordingBackend:
+    """Wraps the NumPy backend and records the order of what the harness calls."""
+
+    def __init__(self) -> None:
+        self.inner = get_backend("numpy")
+        self.log: list[str] = []
+
+    def warm_up(self, inputs, *, activation, truncate=None):
+        self.log.append("warm_up")
+        return 0.25
+
+    def unroll(self, *args, **kwargs):
+        self.log.append("unroll")
+        return self.inner.unroll(*args, **kwargs)
+
+    def bptt(self, *args, **kwargs):
+        self.log.append("bptt")
+        return self.inner.bptt(*args, **kwargs)
+
+    def synchronize(self, result):
+        self.log.append("sync")
+
+
+def test_measure_speed_warms_up_first_and_times_the_first_call_apart():
+    backend = RecordingBackend()
+    inputs = backend.inner.load(make_data(Size(5, 2, 3, 4).problem(dtype="float32")))
+    speed = timing.measure_speed(backend, inputs, activation="tanh", repeats=3, warmup=1)
+    assert backend.log[0] == "warm_up"
+    assert speed.compile_s == 0.25
+    calls = [e for e in backend.log if e != "sync"]
+    assert calls == ["warm_up", "unroll", "bptt"] + ["unroll"] * 4 + ["bptt"] * 4
+    assert backend.log.count("sync") == 10
+    assert len(speed.forward.samples) == len(speed.bptt.samples) == 3
+    assert speed.first_forward_s > 0 and speed.first_bptt_s > 0
+
+
+def test_harness_overhead_compares_medians():
+    overhead = timing.Overhead(harness_s=1.05, bare_s=1.0, fixed_s=0.001)
+    assert overhead.fraction == pytest.approx(0.05)
+    assert overhead.fixed_fraction == pytest.approx(0.001)
+    measured = timing.harness_overhead(lambda: sum(range(1000)), lambda r: None, budget_s=0.01)
+    assert measured.harness_s > 0 and measured.bare_s > 0
+    assert math.isfinite(measured.fraction)
+    assert 0 <= measured.fixed_s < measured.bare_s
+
+
+def test_tracemalloc_sees_a_numpy_allocation():
+    n = 1 << 20
+
+    def call():
+        return np.ones(n)  # 8 MiB, returned (alive at the end)
+
+    memory, result = timing.peak_memory(call, lambda r: None, np.zeros(1))
+    assert result.shape == (n,)
+    assert memory.method == "tracemalloc"
+    assert 8 * n <= memory.peak_bytes < 8 * n + (1 << 16)
+
+
+def test_numpy_bptt_needs_at_least_the_activation_storage():
+    backend = get_backend("numpy")
+    size = Size(T=50, B=4, D=8, H=16)
+    inputs = backend.load(make_data(size.problem(dtype="float64")))
+    _, bptt = timing.backend_calls(backend, inputs, "tanh")
+    memory, grads = timing.peak_memory(bptt, backend.synchronize, inputs.xs)
+    assert grads.hs.shape == (50, 4, 16)
+    assert memory.peak_bytes >= size.activation_bytes("float64")
+
+
+def test_a_non_numpy_backend_is_measured_by_resident_memory_or_reported_na():
+    n = 64 << 20
+
+    def call():
+        block = bytearray(n)  # zero-filled: every page touched
+        return len(block)
+
+    memory, result = timing.peak_memory(call, lambda r: None, native=[1.0])
+    assert result == n
+    if memory.method == "n/a":
+        assert memory.peak_bytes is None and memory.reason
+    else:
+        assert memory.method == "rss-hwm"
+        assert memory.method in timing.MEMORY_METHODS
+        assert 0.9 * n <= memory.peak_bytes <= 1.5 * n
+
+
+class SlowBackend(RecordingBackend):
+    """Every call takes one second of the fake clock."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def unroll(self, *args, **kwargs):
+        self.clock.now += 1.0
+        return super().unroll(*args, **kwargs)
+
+    def bptt(self, *args, **kwargs):
+        self.clock.now += 1.0
+        return super().bptt(*args, **kwargs)
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(None, 7), (100.0, 7), (4.5, 4), (0.5, 3)])
+def test_a_time_budget_lowers_the_repeats_of_a_slow_backend(fake_clock, budget, expected):
+    backend = SlowBackend(fake_clock)
+    inputs = backend.inner.load(make_data(Size(3, 1, 2, 2).problem()))
+    speed = timing.measure_speed(
+        backend, inputs, activation="tanh", repeats=7, warmup=2, budget_s=budget
+    )
+    assert len(speed.forward.samples) == len(speed.bptt.samples) == expected
+    assert set(speed.bptt.samples) == {1.0}
+    warmups = 2 if expected == 7 else 1
+    assert backend.log.count("bptt") == 1 + warmups + expected
