@@ -4,7 +4,8 @@ Error measure (normwise): ``err(g, ref) = max|g - ref| / scale`` where ``scale``
 largest magnitude of the *terms* that make up the reference, not of the result: a gradient
 such as dL/db = sum_t delta_t can cancel to far below its terms, and rounding errors are
 relative to the terms. ``error_scales`` gives these scales (each is >= max|ref|); without
-one, ``scale = max|ref|``. The scale is floored at the smallest normal float64.
+one, ``scale = max|ref|``. The scale is floored at the smallest normal number of the
+value's dtype: a float32 result cannot resolve a gradient that underflows float32.
 
 Allowed error: ``tolerance(dtype, T) = C * eps(dtype) * sqrt(T)`` with C = 64, eps the machine
 epsilon of the backend's dtype and T the sequence length (the number of steps rounding
@@ -35,9 +36,12 @@ def tolerance(dtype: str, T: int) -> float:
 
 
 def normwise_error(value: np.ndarray, reference: np.ndarray, scale: float | None = None) -> float:
-    """max|value - reference| / scale (default max|reference|), in float64; inf on a shape
-    mismatch or where ``value`` is not finite and the reference is."""
-    value = np.asarray(value, dtype=np.float64)
+    """max|value - reference| / scale (default max|reference|; floored at the smallest normal
+    number of value's dtype), in float64; inf on a shape mismatch or where ``value`` is not
+    finite and the reference is."""
+    value = np.asarray(value)
+    floor = float(np.finfo(value.dtype if value.dtype.kind == "f" else np.float64).tiny)
+    value = value.astype(np.float64)
     reference = np.asarray(reference, dtype=np.float64)
     if value.shape != reference.shape:
         return math.inf
@@ -48,7 +52,7 @@ def normwise_error(value: np.ndarray, reference: np.ndarray, scale: float | None
         return math.inf
     if scale is None:
         scale = float(np.max(np.abs(reference)))
-    return float(np.max(diff)) / max(scale, float(np.finfo(np.float64).tiny))
+    return float(np.max(diff)) / max(scale, floor)
 
 
 def error_scales(data: ProblemData, hs: np.ndarray, grads: Grads) -> dict[str, float]:

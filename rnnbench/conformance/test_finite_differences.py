@@ -30,6 +30,18 @@ def loss(backend, arrays: dict[str, np.ndarray], activation: str) -> float:
     return float(np.sum(arrays["dhs"] * hs))
 
 
+def rounding_error(backend, arrays: dict[str, np.ndarray], activation: str) -> float:
+    """What rounding alone can contribute to the central difference: the loss is a sum of
+    terms dhs * h computed to a few ulps each, and the difference divides by 2 * STEP."""
+    n = backend.to_native
+    params = Params(n(arrays["W_xh"]), n(arrays["W_hh"]), n(arrays["b"]))
+    hs = backend.to_numpy(
+        backend.unroll(params, n(arrays["xs"]), n(arrays["h0"]), activation=activation)
+    )
+    magnitude = float(np.sum(np.abs(arrays["dhs"] * hs)))
+    return 16 * np.finfo(np.float64).eps * magnitude / (2 * STEP)
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @given(data=st.data())
 def test_gradients_match_central_differences(backend, activation, data):
@@ -38,6 +50,7 @@ def test_gradients_match_central_differences(backend, activation, data):
     arrays = {name: getattr(make_data(problem), name) for name in ARRAY_NAMES}
     grads = bptt(backend, problem)
     rng = np.random.default_rng(problem.seed)
+    rounding = rounding_error(backend, arrays, activation)
     for name in ARGUMENTS:
         direction = rng.standard_normal(arrays[name].shape)
         plus = {**arrays, name: arrays[name] + STEP * direction}
@@ -47,8 +60,9 @@ def test_gradients_match_central_differences(backend, activation, data):
         analytic = float(np.sum(gradient * direction))
         scale = max(np.linalg.norm(gradient) * np.linalg.norm(direction), 1e-300)
         error = abs(numeric - analytic) / scale
-        assert error <= RTOL, (
+        allowed = RTOL + rounding / scale
+        assert error <= allowed, (
             f"dL/d{name} along a random direction: analytic {analytic!r}, central difference "
-            f"{numeric!r} (error {error:.2e} relative to ||g|| ||v||, allowed {RTOL:.0e})\n"
+            f"{numeric!r} (error {error:.2e} relative to ||g|| ||v||, allowed {allowed:.1e})\n"
             + reproduction(backend, problem, BPTT_CALL.format(a=activation, k=None))
         )
