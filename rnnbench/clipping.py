@@ -38,11 +38,13 @@ def clip_by_global_norm(grads: G, max_norm: float) -> tuple[G, float]:
     if not math.isfinite(norm) or norm <= max_norm:
         return grads, norm
     factor = max_norm / norm
+    values = grads.values() if isinstance(grads, Mapping) else grads
+    step = max(float(np.finfo(np.asarray(a).dtype).eps) for a in values)
     while True:
         clipped = _scaled(grads, factor)
         if global_norm(clipped) <= max_norm:
             return clipped, norm
-        factor = math.nextafter(factor, 0.0) * (1 - 2.0**-20)
+        factor *= 1 - step  # rounding overshot by an ulp: back off by one ulp of the dtype
 
 
 def _scaled(grads: G, factor: float) -> G:

@@ -10,7 +10,7 @@ from rnnbench.problems import Problem, make_data
 
 from .assertions import assert_close
 from .oracle import reference_grads, reference_hs, reference_scales
-from .strategies import problems
+from .strategies import cut_points, problems
 from .support import ACTIVATIONS, BPTT_CALL, DTYPES, load, require
 
 pytestmark = [
@@ -68,7 +68,7 @@ def test_bptt_matches_reference(backend, dtype, activation, data):
 def test_truncated_bptt_matches_reference(backend, dtype, activation, data):
     require(backend, dtype=dtype, activation=activation, truncation=True)
     problem = data.draw(problems(dtype=dtype, activation=activation, min_T=2), label="problem")
-    k = data.draw(st.integers(min_value=1, max_value=problem.T - 1), label="truncate")
+    k = data.draw(cut_points(problem.T), label="truncate")
     check_gradients(backend, problem, truncate=k)
 
 

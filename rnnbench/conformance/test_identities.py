@@ -13,7 +13,7 @@ from rnnbench.tolerances import normwise_error, tolerance
 
 from .assertions import reproduction
 from .oracle import reference_scales
-from .strategies import problems
+from .strategies import cut_points, problems
 from .support import ACTIVATIONS, BPTT_CALL, DTYPES, bptt, load, require
 
 pytestmark = [
@@ -74,7 +74,7 @@ def test_single_step_bptt_is_plain_backprop(backend, dtype, activation, data):
 def test_split_sequence_carries_state_and_adjoint(backend, dtype, activation, data):
     require(backend, dtype=dtype, activation=activation)
     problem = data.draw(problems(dtype=dtype, activation=activation, min_T=2), label="problem")
-    split = data.draw(st.integers(min_value=1, max_value=problem.T - 1), label="split")
+    split = data.draw(cut_points(problem.T), label="split")
     i = load(backend, problem)
     a = activation
     hs = backend.to_numpy(backend.unroll(i.params, i.xs, i.h0, activation=a))
@@ -151,7 +151,7 @@ def test_truncation_is_exactly_zero_beyond_the_window(backend, dtype, activation
     problem = data.draw(
         problems(dtype=dtype, activation=activation, min_T=2, cotangent="last"), label="problem"
     )
-    k = data.draw(st.integers(min_value=1, max_value=problem.T - 1), label="truncate")
+    k = data.draw(cut_points(problem.T), label="truncate")
     g = bptt(backend, problem, truncate=k)
     where = reproduction(backend, problem, BPTT_CALL.format(a=activation, k=k))
     beyond = problem.T - k

@@ -1,0 +1,48 @@
+"""Gradient descent follows the reference's loss trajectory on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rnnbench.tolerances import tolerance
+from rnnbench.train import TrainConfig, loss_trajectory
+
+from .support import DTYPES, require
+
+STEPS = 12
+VARIANTS = {
+    "sgd": {},
+    "clipped": {"clip": 0.05},
+    "truncated": {"truncate": 3},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_training_follows_the_reference_loss_trajectory(backend, dtype, variant):
+    activation = "tanh" if "tanh" in backend.activations else sorted(backend.activations)[0]
+    require(backend, dtype=dtype, activation=activation, truncation=variant == "truncated")
+    config = TrainConfig(
+        task="adding",
+        lag=6,
+        batch=4,
+        hidden=5,
+        activation=activation,
+        alpha=1.0,
+        lr=0.5,
+        dtype=dtype,
+        seed=11,
+        **VARIANTS[variant],
+    )
+    from rnnbench_backends.numpy_backend import NumpyBackend
+
+    expected = loss_trajectory(NumpyBackend(), config.with_(dtype="float64"), STEPS)
+    got = loss_trajectory(backend, config, STEPS)
+    error = np.abs(got - expected) / np.abs(expected)
+    tol = tolerance(dtype, config.lag * STEPS)
+    assert np.all(error <= tol), (
+        f"loss trajectory of {backend.name!r} ({variant}, {dtype}) leaves the reference's at "
+        f"step {int(np.argmax(~(error <= tol)))}: relative errors {error.tolist()} > {tol:.1e}\n"
+        f"  config: {config!r}"
+    )
