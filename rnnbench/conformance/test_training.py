@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rnnbench.reference import reference_backend
 from rnnbench.tolerances import tolerance
 from rnnbench.train import TrainConfig, loss_trajectory
 
@@ -35,9 +36,7 @@ def test_training_follows_the_reference_loss_trajectory(backend, dtype, variant)
         seed=11,
         **VARIANTS[variant],
     )
-    from rnnbench_backends.numpy_backend import NumpyBackend
-
-    expected = loss_trajectory(NumpyBackend(), config.with_(dtype="float64"), STEPS)
+    expected = loss_trajectory(reference_backend(), config.with_(dtype="float64"), STEPS)
     got = loss_trajectory(backend, config, STEPS)
     error = np.abs(got - expected) / np.abs(expected)
     tol = tolerance(dtype, config.lag * STEPS)
