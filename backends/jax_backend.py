@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnbench.errors import BackendUnavailableError
+from rnnbench.errors import FrameworkMissingError
 from rnnbench.interface import Backend, Grads, Inputs, Params
 
 #: compiled executables by (program, activation, k, argument shapes and dtypes, device)
@@ -169,7 +169,7 @@ class JaxBackend(Backend[Any]):
         try:
             self._jax_device = jax.devices(platform)[0]
         except RuntimeError as exc:
-            raise BackendUnavailableError(
+            raise FrameworkMissingError(
                 f"jax {jax.__version__} has no {platform} device, so backend {self.name!r} "
                 f"cannot run on device={device!r} (a GPU needs a CUDA-enabled jaxlib, "
                 f"e.g. pip install 'jax[cuda12]'): {exc}"

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from rnnbench import manual_bptt
-from rnnbench.errors import BackendUnavailableError
+from rnnbench.errors import FrameworkMissingError
 from rnnbench.interface import Backend, Grads, Inputs, Params
 
 
@@ -97,7 +97,7 @@ class _TorchBackend(Backend[Any]):
         import torch
 
         if device == "cuda" and not torch.cuda.is_available():
-            raise BackendUnavailableError(
+            raise FrameworkMissingError(
                 f"torch {torch.__version__} sees no CUDA device (CUDA build: "
                 f"{torch.version.cuda}), so backend {self.name!r} cannot run on device='cuda'"
             )

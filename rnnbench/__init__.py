@@ -5,6 +5,7 @@ Importing rnnbench imports NumPy only; a framework is imported when its backend 
 
 from rnnbench.errors import (
     BackendUnavailableError,
+    FrameworkMissingError,
     InputError,
     RnnbenchError,
     UnknownBackendError,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend",
     "BackendUnavailableError",
+    "FrameworkMissingError",
     "Grads",
     "InputError",
     "Inputs",

@@ -19,3 +19,9 @@ class UnknownBackendError(RnnbenchError, LookupError):
 
 class BackendUnavailableError(RnnbenchError, ImportError):
     """A backend is known but cannot run here (its framework is missing, or it fails to load)."""
+
+
+class FrameworkMissingError(BackendUnavailableError):
+    """What a backend needs is absent here: its framework is not installed, or the device
+    asked for does not exist. The conformance kit skips such a backend; any other failure to
+    load is a failure."""

@@ -13,7 +13,7 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass, field
 
-from rnnbench.errors import BackendUnavailableError, UnknownBackendError
+from rnnbench.errors import BackendUnavailableError, FrameworkMissingError, UnknownBackendError
 from rnnbench.interface import Backend
 
 ENTRY_POINT_GROUP = "rnnbench.backends"
@@ -78,7 +78,7 @@ def load_backend_class(name: str) -> type[Backend]:
     cls = _import_target(name, target) if isinstance(target, str) else target
     missing = missing_requirements(cls)
     if missing:
-        raise BackendUnavailableError(_unavailable_message(name, cls, missing))
+        raise FrameworkMissingError(_unavailable_message(name, cls, missing))
     return cls
 
 

@@ -213,13 +213,15 @@ def test_bad_plugins_fail_under_their_own_names(plugins):
         assert f"rnnbench.get_backend({name!r}, device='cpu')" in text
 
 
-def test_unavailable_backends_are_skipped_with_the_reason(plugins):
+def test_missing_framework_skips_and_broken_plugin_errors_with_the_reason(plugins):
+    """A backend whose framework is not installed is skipped; one that is installed but fails
+    to import is an error (a green run must not hide it); both say why."""
     backends = ["--backend", "numpy", "--backend", "import-fails", "--backend", "needs-missing"]
-    result = kit(plugins, *backends, *QUICK, "-k", ONE_CASE, "-rs")
-    result.assert_outcomes(passed=2, skipped=4)
+    result = kit(plugins, *backends, *QUICK, "-k", ONE_CASE, "-rsE")
+    result.assert_outcomes(passed=2, skipped=2, errors=2)
     text = output(result)
     assert (
-        "backend 'import-fails' unavailable: backend 'import-fails' "
+        "backend 'import-fails' failed to load: backend 'import-fails' "
         "(bad_plugin_import_fails:Backend) failed to import: "
         "RuntimeError: this plugin is broken at import"
     ) in text
@@ -228,8 +230,8 @@ def test_unavailable_backends_are_skipped_with_the_reason(plugins):
         "surely_not_an_installed_framework, which is not installed: "
         "pip install surely-not-an-installed-framework"
     ) in text
-    section = text[text.index("rnnbench: backends skipped") :]
-    assert re.search(r"^import-fails: .*failed to import", section, re.M), section
+    section = text[text.index("rnnbench: backends not tested") :]
+    assert re.search(r"^import-fails: FAILED TO LOAD: .*failed to import", section, re.M), section
     assert re.search(r"^needs-missing: .*which is not installed", section, re.M), section
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.errors import BackendUnavailableError, UnknownBackendError
+from rnnbench.errors import BackendUnavailableError, FrameworkMissingError, UnknownBackendError
 from rnnbench.registry import backend_names, get_backend
 
 KIT_DIR = Path(__file__).resolve().parent
@@ -158,13 +158,17 @@ def _wants_backends(metafunc: pytest.Metafunc) -> bool:
 
 @pytest.fixture(scope="session")
 def backend(backend_name: str, pytestconfig: pytest.Config):
-    """The backend under test, built once per session; skipped with the reason when it
-    cannot run here."""
+    """The backend under test, built once per session. Skipped with the reason when its
+    framework or device is absent here (or the device is not declared); an error, with the
+    reason, when it is present but fails to load (a broken plugin or install)."""
     try:
         return get_backend(backend_name, device=selected_device(pytestconfig))
-    except (BackendUnavailableError, UnknownBackendError, ValueError) as exc:
+    except (FrameworkMissingError, ValueError) as exc:
         pytestconfig.stash[_UNAVAILABLE][backend_name] = str(exc)
         pytest.skip(f"backend {backend_name!r} unavailable: {exc}")
+    except (BackendUnavailableError, UnknownBackendError) as exc:
+        pytestconfig.stash[_UNAVAILABLE][backend_name] = f"FAILED TO LOAD: {exc}"
+        pytest.fail(f"backend {backend_name!r} failed to load: {exc}", pytrace=False)
 
 
 def _uses_backend(item: pytest.Item) -> bool:
@@ -228,6 +232,6 @@ def pytest_report_collectionfinish(
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     unavailable = config.stash.get(_UNAVAILABLE, {})
     if unavailable:
-        terminalreporter.section("rnnbench: backends skipped")
+        terminalreporter.section("rnnbench: backends not tested")
         for name, reason in sorted(unavailable.items()):
             terminalreporter.write_line(f"{name}: {reason}")
