@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from rnnbench import timing
+from rnnbench import cells
+from rnnbench.harness import memory, timing
 from rnnbench.presets import Size
 from rnnbench.problems import make_data
 from rnnbench.registry import get_backend
@@ -73,8 +74,8 @@ def test_statistics_of_samples():
 
 def test_flop_counts():
     size = Size(T=10, B=2, D=3, H=4)
-    assert timing.forward_flops(size) == 2 * 10 * 2 * (3 * 4 + 4 * 4)
-    assert timing.bptt_flops(size) == 3 * timing.forward_flops(size)
+    assert cells.forward_flops(size) == 2 * 10 * 2 * (3 * 4 + 4 * 4)
+    assert cells.bptt_flops(size) == 3 * cells.forward_flops(size)
 
 
 def test_gemm_rate_is_the_forward_flops_over_the_gemm_time():
@@ -82,7 +83,7 @@ def test_gemm_rate_is_the_forward_flops_over_the_gemm_time():
     rate = timing.gemm_rate(size, "float32", budget_s=0.01)
     assert rate.recurrent_s > 0 and rate.projection_s > 0
     bound = size.T * rate.recurrent_s + rate.projection_s
-    assert rate.gflops == pytest.approx(timing.forward_flops(size) / bound / 1e9)
+    assert rate.gflops == pytest.approx(cells.forward_flops(size) / bound / 1e9)
 
 
 class RecordingBackend:
@@ -137,10 +138,10 @@ def test_tracemalloc_sees_a_numpy_allocation():
     def call():
         return np.ones(n)  # 8 MiB, returned (alive at the end)
 
-    memory, result = timing.peak_memory(call, lambda r: None, np.zeros(1))
+    peak, result = memory.peak_memory(call, lambda r: None, np.zeros(1))
     assert result.shape == (n,)
-    assert memory.method == "tracemalloc"
-    assert 8 * n <= memory.peak_bytes < 8 * n + (1 << 16)
+    assert peak.method == "tracemalloc"
+    assert 8 * n <= peak.peak_bytes < 8 * n + (1 << 16)
 
 
 def test_numpy_bptt_needs_at_least_the_activation_storage():
@@ -148,9 +149,9 @@ def test_numpy_bptt_needs_at_least_the_activation_storage():
     size = Size(T=50, B=4, D=8, H=16)
     inputs = backend.load(make_data(size.problem(dtype="float64")))
     _, bptt = timing.backend_calls(backend, inputs, "tanh")
-    memory, grads = timing.peak_memory(bptt, backend.synchronize, inputs.xs)
+    peak, grads = memory.peak_memory(bptt, backend.synchronize, inputs.xs)
     assert grads.hs.shape == (50, 4, 16)
-    assert memory.peak_bytes >= size.activation_bytes("float64")
+    assert peak.peak_bytes >= size.activation_bytes("float64")
 
 
 def test_a_non_numpy_backend_is_measured_by_resident_memory_or_reported_na():
@@ -160,14 +161,14 @@ def test_a_non_numpy_backend_is_measured_by_resident_memory_or_reported_na():
         block = bytearray(n)  # zero-filled: every page touched
         return len(block)
 
-    memory, result = timing.peak_memory(call, lambda r: None, native=[1.0])
+    peak, result = memory.peak_memory(call, lambda r: None, native=[1.0])
     assert result == n
-    if memory.method == "n/a":
-        assert memory.peak_bytes is None and memory.reason
+    if peak.method == "n/a":
+        assert peak.peak_bytes is None and peak.reason
     else:
-        assert memory.method == "rss-hwm"
-        assert memory.method in timing.MEMORY_METHODS
-        assert 0.9 * n <= memory.peak_bytes <= 1.5 * n
+        assert peak.method == "rss-hwm"
+        assert peak.method in memory.MEMORY_METHODS
+        assert 0.9 * n <= peak.peak_bytes <= 1.5 * n
 
 
 class SlowBackend(RecordingBackend):

@@ -1,4 +1,4 @@
-"""The gradient-decay study of `rnnbench decay` and `rnnbench run`.
+"""`rnnbench decay`: the gradient-decay study (also a section of `rnnbench run`).
 
 For every activation and alpha of a ``DecaySettings`` (W_hh = alpha * Q, a cotangent at the
 last step only) it measures the decay curve of every backend's BPTT adjoints, beside the
@@ -7,27 +7,105 @@ theory and the float64 reference, compares each curve with the reference and cla
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from rnnbench import decay, machine, report
+from rnnbench import decay
+from rnnbench.commands import options
+from rnnbench.commands.session import Tables, run_session, settings_record
+from rnnbench.harness.machine import available_memory_bytes
+from rnnbench.harness.progress import Progress
 from rnnbench.interface import Backend
 from rnnbench.presets import DecaySettings, check_fits
-from rnnbench.problems import ProblemData, make_data
-from rnnbench.progress import Progress
+from rnnbench.problems import DTYPES, ProblemData, make_data
 from rnnbench.reference import reference_grads
-from rnnbench.report import Row
-from rnnbench.status import failure, status_row
+from rnnbench.report.pages import write_decay
+from rnnbench.report.tables import (
+    DECAY_SUMMARY_COLUMNS,
+    REFERENCE,
+    THEORY,
+    Row,
+    failure,
+    status_row,
+    text_table,
+)
 from rnnbench.tolerances import tolerance
+
+NAME = "decay"
+SUMMARY = (
+    "Gradient-decay curves ||dL/dh_(T-k)|| / ||dL/dh_T|| against k per backend, "
+    "activation and alpha (W_hh = alpha * Q), beside theory (alpha^k for the identity, "
+    "Pascanu's bound (gamma*alpha)^k otherwise), with fitted rates, a vanishing/stable/"
+    "exploding verdict, over/underflow points and agreement with the float64 reference."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `rnnbench decay`."""
+    defaults = DecaySettings()
+    options.add_backend_option(parser)
+    parser.add_argument(
+        "--size",
+        type=options.size,
+        default=defaults.size,
+        metavar="T,B,D,H",
+        help="problem size (default: T=1000 B=1 D=64 H=64)",
+    )
+    parser.add_argument(
+        "--activation",
+        action="append",
+        choices=options.ACTIVATION_CHOICES,
+        help=f"activation, repeatable (default: {', '.join(defaults.activations)})",
+    )
+    parser.add_argument(
+        "--alpha",
+        action="append",
+        type=options.positive_float,
+        help=f"scale of W_hh = alpha * Q, repeatable (default: "
+        f"{', '.join(map(str, defaults.alphas))})",
+    )
+    parser.add_argument("--dtype", choices=DTYPES, default=defaults.dtype, help="precision")
+    parser.add_argument("--seed", type=options.non_negative_int, default=0, help="data seed")
+    options.add_output_options(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Decay curves of every selected backend, written to a run folder."""
+    defaults = DecaySettings()
+    settings = DecaySettings(
+        size=args.size,
+        activations=tuple(dict.fromkeys(args.activation or defaults.activations)),
+        alphas=tuple(dict.fromkeys(args.alpha or defaults.alphas)),
+        dtype=args.dtype,
+        seed=args.seed,
+    )
+    check_settings(settings)
+
+    def measure(backends: Mapping[str, Backend], progress: Progress) -> tuple[Tables, Row]:
+        return decay_study(backends, settings, progress), {"settings": settings_record(settings)}
+
+    finished = run_session(
+        NAME,
+        args.backend,
+        count_tasks=lambda n_backends: task_count(settings, n_backends),
+        measure=measure,
+        write=write_decay,
+        quiet=args.quiet,
+        out=args.out,
+    )
+    print(text_table(finished.tables["decay_summary"], DECAY_SUMMARY_COLUMNS))
+    print(f"results: {finished.folder}")
+    return finished.exit_code()
 
 
 def check_settings(settings: DecaySettings) -> None:
     """InputError, before anything runs, if a problem of the study is invalid or its size
     does not fit in this machine's memory."""
-    check_fits(settings.size, settings.dtype, machine.available_memory_bytes())
+    check_fits(settings.size, settings.dtype, available_memory_bytes())
     for activation in settings.activations:
         for alpha in settings.alphas:
             settings.problem(activation, alpha)
@@ -40,7 +118,7 @@ def task_count(settings: DecaySettings, n_backends: int) -> int:
 
 def decay_study(
     backends: Mapping[str, Backend], settings: DecaySettings, progress: Progress
-) -> dict[str, list[Row]]:
+) -> Tables:
     """The study's tables for ``backends`` (runnable, by name): "decay_curves" (source,
     activation, alpha, k, ratio, valid), "decay_summary" (one row per curve) and "status"
     (a row per backend and curve that was skipped, failed or disagrees), with the theory
@@ -59,11 +137,11 @@ def decay_study(
             reference = reference_curve(data)
             theory, theory_rate, theory_kind = _theory(activation, alpha, data.W_hh, T)
             theory_columns = {"theory_rate": theory_rate, "theory": theory_kind}
-            curves += _curve_rows(report.THEORY, key, theory, np.ones(T, bool))
-            curves += _curve_rows(report.REFERENCE, key, reference.ratios, reference.valid)
+            curves += _curve_rows(THEORY, key, theory, np.ones(T, bool))
+            curves += _curve_rows(REFERENCE, key, reference.ratios, reference.valid)
             summary.append(
                 {
-                    "source": report.REFERENCE,
+                    "source": REFERENCE,
                     **key,
                     **_curve_columns(reference, "float64"),
                     **theory_columns,

@@ -1,32 +1,26 @@
-"""Measuring what a backend call costs: wall time, compile and first-call time, peak memory,
-this machine's GEMM rate at the shapes the network uses, and the harness's own overhead.
+"""Measuring what a backend call takes: wall time, compile and first-call time, this
+machine's GEMM rate at the shapes the network uses, and the harness's own overhead (peak
+memory is ``harness.memory``).
 
 Rules every measurement here keeps: arrays are native before the clock starts (``load``
 is never timed); ``warm_up`` runs first and its compile time is reported apart; the first
 call after it is timed on its own; every timed region ends with ``backend.synchronize``
 on the result; the garbage collector is paused while timing.
-
-FLOP counts (multiply-adds count 2): forward ``2*T*B*(D*H + H*H)``; forward+BPTT three
-times that (the backward pass does two GEMMs per forward GEMM).
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
-import re
 import statistics
 import time
-import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rnnbench.cells import forward_flops
 from rnnbench.interface import Backend, Inputs
 from rnnbench.presets import Size
 
@@ -167,17 +161,6 @@ def measure_speed(
     )
 
 
-# -- rates -----------------------------------------------------------------------------------
-def forward_flops(size: Size) -> int:
-    """2*T*B*(D*H + H*H): the forward pass's floating-point operations."""
-    return 2 * size.T * size.B * (size.D * size.H + size.H * size.H)
-
-
-def bptt_flops(size: Size) -> int:
-    """Forward plus backward: three times the forward count."""
-    return 3 * forward_flops(size)
-
-
 @dataclass(frozen=True)
 class GemmRate:
     """This machine's best NumPy matmul at an RNN's shapes: seconds per (B,H)@(H,H) product
@@ -298,109 +281,3 @@ def _interleaved(
             bare.append(clock() - start)
         rounds += 1
     return harness, bare
-
-
-# -- peak memory -------------------------------------------------------------------------------
-MEMORY_METHODS: dict[str, str] = {
-    "tracemalloc": (
-        "peak bytes NumPy allocated during the BPTT call above what was live before it "
-        "(exact for NumPy arrays; includes the returned gradients)"
-    ),
-    "rss-hwm": (
-        "resident-memory high-water mark during the BPTT call minus resident memory before it "
-        "(Linux VmHWM after clear_refs, malloc_trim first): pages the call newly touched, from "
-        "any allocator, page-granular; memory the framework's allocator kept from earlier "
-        "calls is not counted, workspaces and thread stacks are; one call after warm-up"
-    ),
-}
-
-
-@dataclass(frozen=True)
-class PeakMemory:
-    """Peak bytes of a call (None when not measurable), the method's key in MEMORY_METHODS
-    (or 'n/a'), and why it is not measurable."""
-
-    peak_bytes: int | None
-    method: str
-    reason: str = ""
-
-
-def peak_memory(
-    call: Callable[[], Any], synchronize: Callable[[Any], None], native: Any
-) -> tuple[PeakMemory, Any]:
-    """Peak memory of one call of ``call``, and that call's result. ``native`` is one of the
-    backend's native arrays, which decides the method: tracemalloc for NumPy arrays, the
-    RSS high-water mark otherwise (or 'n/a' with the reason)."""
-    if isinstance(native, np.ndarray):
-        return _tracemalloc_peak(call, synchronize)
-    unavailable = _rss_hwm_unavailable()
-    if unavailable:
-        reason = (
-            f"tracemalloc does not see {type(native).__module__} allocations and the RSS "
-            f"high-water mark is unavailable: {unavailable}"
-        )
-        result = call()
-        synchronize(result)
-        return PeakMemory(None, "n/a", reason), result
-    return _rss_hwm_peak(call, synchronize)
-
-
-def _tracemalloc_peak(
-    call: Callable[[], Any], synchronize: Callable[[Any], None]
-) -> tuple[PeakMemory, Any]:
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    try:
-        gc.collect()
-        tracemalloc.reset_peak()
-        before, _ = tracemalloc.get_traced_memory()
-        result = call()
-        synchronize(result)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        if started:
-            tracemalloc.stop()
-    return PeakMemory(max(0, peak - before), "tracemalloc"), result
-
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _rss_hwm_unavailable() -> str:
-    """Why the RSS high-water method cannot be used here ('' when it can)."""
-    if not _STATUS.exists() or not _CLEAR_REFS.exists():
-        return "needs Linux /proc/self/status and /proc/self/clear_refs"
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError as exc:
-        return f"cannot reset the high-water mark ({exc.strerror or exc})"
-    return ""
-
-
-def _status_bytes(field: str) -> int:
-    match = re.search(rf"^{field}:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
-    if match is None:
-        raise OSError(f"no {field} in {_STATUS}")
-    return int(match.group(1)) * 1024
-
-
-def _release_free_heap() -> None:
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
-
-
-def _rss_hwm_peak(
-    call: Callable[[], Any], synchronize: Callable[[Any], None]
-) -> tuple[PeakMemory, Any]:
-    gc.collect()
-    _release_free_heap()
-    _CLEAR_REFS.write_text("5")
-    before = _status_bytes("VmRSS")
-    result = call()
-    synchronize(result)
-    peak = _status_bytes("VmHWM")
-    return PeakMemory(max(0, peak - before), "rss-hwm"), result

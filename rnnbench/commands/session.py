@@ -1,0 +1,141 @@
+"""What every measuring command repeats: select the backends, draw progress, build the run
+folder atomically, write it, and turn what happened into an exit code.
+
+A command supplies its driver (``measure``: backends and progress in, tables and its part of
+the record out) and its writer (``report.pages.write_*``); ``run_session`` does the rest.
+Failures of one backend are recorded in status rows and the command goes on with the others.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnbench.commands.options import EXIT_FAILED, EXIT_OK
+from rnnbench.errors import BackendUnavailableError, UnknownBackendError
+from rnnbench.harness.machine import machine_info
+from rnnbench.harness.progress import Progress
+from rnnbench.harness.run_folder import new_run_folder
+from rnnbench.interface import Backend
+from rnnbench.presets import Size
+from rnnbench.registry import backend_names, get_backend
+from rnnbench.report.tables import Row, status_row
+
+Tables = dict[str, list[Row]]
+#: a command's driver: runnable backends by name and the progress bar in; its tables (with a
+#: "status" table) and its own entries of the run record out
+Measure = Callable[[Mapping[str, Backend], Progress], tuple[Tables, Row]]
+Write = Callable[[Path, Row, Tables], None]
+
+
+@dataclass
+class Selected:
+    """A backend chosen for a command: the instance, or None with the reason it cannot run."""
+
+    name: str
+    backend: Backend | None
+    reason: str = ""
+    requested: bool = False
+
+
+def select_backends(names: Sequence[str] | None) -> list[Selected]:
+    """The backends named (or every known one), constructed; UnknownBackendError for an
+    unknown name."""
+    requested = names is not None
+    selected = []
+    for name in dict.fromkeys(names or backend_names()):
+        try:
+            selected.append(Selected(name, get_backend(name), requested=requested))
+        except BackendUnavailableError as exc:
+            selected.append(Selected(name, None, str(exc), requested))
+        except UnknownBackendError:
+            raise
+        except Exception as exc:
+            reason = f"failed to construct: {type(exc).__name__}: {exc}"
+            selected.append(Selected(name, None, reason, requested))
+    return selected
+
+
+@dataclass
+class Finished:
+    """A command's written run: its folder, record and tables, and the backends it chose."""
+
+    folder: Path
+    record: Row
+    tables: Tables
+    selection: list[Selected]
+
+    def exit_code(self) -> int:
+        """EXIT_FAILED (with a one-line reason on stderr) if anything failed, else EXIT_OK."""
+        problems = [
+            f"{r['backend']} {r['task']}: {r['status']}".strip()
+            for r in self.tables["status"]
+            if r["status"] in ("failed", "disagrees")
+        ]
+        problems += [
+            f"{s.name}: not available" for s in self.selection if s.requested and not s.backend
+        ]
+        if problems:
+            fail("; ".join(problems))
+            return EXIT_FAILED
+        return EXIT_OK
+
+
+def run_session(
+    command: str,
+    backend_names: Sequence[str] | None,
+    *,
+    count_tasks: Callable[[int], int],
+    measure: Measure,
+    write: Write,
+    quiet: bool,
+    out: str,
+) -> Finished:
+    """Run ``measure`` on the selected backends into a new run folder under ``out``, written
+    by ``write``; nothing is kept if anything raises."""
+    selection = select_backends(backend_names)
+    backends = {s.name: s.backend for s in selection if s.backend is not None}
+    progress = Progress(count_tasks(len(backends)) + 1, enabled=not quiet)
+    started = time.perf_counter()
+    with new_run_folder(out, command) as folder:
+        tables, entries = measure(backends, progress)
+        unrunnable = [
+            status_row(s.name, "", "skipped", s.reason) for s in selection if s.backend is None
+        ]
+        tables["status"] = unrunnable + tables["status"]
+        progress.show("writing the report")
+        record = {
+            "command": command,
+            "argv": sys.argv,
+            **entries,
+            "backends": [
+                {"name": s.name, "available": s.backend is not None, "reason": s.reason}
+                for s in selection
+            ],
+            "wall_time_s": time.perf_counter() - started,
+            "machine": machine_info(),
+        }
+        write(folder.path, record, tables)
+        progress.advance()
+        progress.close()
+    return Finished(folder.path, record, tables, selection)
+
+
+def settings_record(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as a JSON-ready dict (sizes as their labels)."""
+    record = dict(vars(settings))
+    for key, value in record.items():
+        if isinstance(value, Size):
+            record[key] = value.label
+        elif isinstance(value, tuple) and value and isinstance(value[0], Size):
+            record[key] = [s.label for s in value]
+    return record
+
+
+def fail(message: str) -> None:
+    """Print ``rnnbench: error: <message>`` on one line of stderr."""
+    print(f"rnnbench: error: {' '.join(message.split())}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""The measuring harness: timing, peak memory, the machine record, run folders, progress."""
