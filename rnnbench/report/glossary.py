@@ -4,7 +4,7 @@
 ``train`` write, of the tables in their ``report.md`` and of ``rnnbench backends`` to a
 one-line meaning. ``render_markdown`` turns it into the Markdown table that
 ``docs/commands.md`` holds (``tests/test_docs.py`` checks that the two match and that every
-column the commands write is here). Print the table with ``python -m rnnbench.glossary``.
+column the commands write is here). Print the table with ``python -m rnnbench.report.glossary``.
 """
 
 from __future__ import annotations
