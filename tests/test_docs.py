@@ -154,7 +154,8 @@ def test_the_command_reference_holds_the_glossary_as_generated() -> None:
     assert GLOSSARY_START in text and GLOSSARY_END in text
     table = text[text.index(GLOSSARY_START) + len(GLOSSARY_START) : text.index(GLOSSARY_END)]
     assert table == render_markdown(), (
-        "docs/commands.md's column table differs from rnnbench/report/glossary.py: replace the lines "
+        "docs/commands.md's column table differs from rnnbench/report/glossary.py: replace "
+        "the lines "
         "between the glossary markers with the output of `python -m rnnbench.report.glossary`"
     )
 
