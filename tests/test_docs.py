@@ -155,8 +155,8 @@ def test_the_command_reference_holds_the_glossary_as_generated() -> None:
     table = text[text.index(GLOSSARY_START) + len(GLOSSARY_START) : text.index(GLOSSARY_END)]
     assert table == render_markdown(), (
         "docs/commands.md's column table differs from rnnbench/report/glossary.py: replace "
-        "the lines "
-        "between the glossary markers with the output of `python -m rnnbench.report.glossary`"
+        "the lines between the glossary markers with the output of "
+        "`python -m rnnbench.report.glossary`"
     )
 
 
