@@ -19,7 +19,7 @@ from rnnbench.interface import Backend
 from rnnbench.presets import DecaySettings, Size, check_fits
 from rnnbench.problems import ProblemData, make_data
 from rnnbench.progress import Progress
-from rnnbench.reference import reference_grads, reference_hs, reference_scales
+from rnnbench.reference import ReferenceOutputs, reference_outputs
 from rnnbench.registry import get_backend
 from rnnbench.report import Row
 from rnnbench.status import failure, status_row
@@ -51,15 +51,6 @@ class RunResult:
     tables: dict[str, list[Row]]
     overhead: Row
     section_wall_s: dict[str, float]
-
-
-@dataclass(frozen=True)
-class ReferenceOutputs:
-    """The float64 reference on one problem: ``outputs`` by quantity ("unroll": hs (T, B, H),
-    then every ``Grads`` name) and the error scale of each (``tolerances.error_scales``)."""
-
-    outputs: dict[str, np.ndarray]
-    scales: dict[str, float]
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -131,7 +122,8 @@ def benchmark(
         data = make_data(
             size.problem(activation=settings.activation, dtype=settings.dtype, seed=settings.seed)
         )
-        reference = reference_outputs(data)
+        with np.errstate(all="ignore"):
+            reference = reference_outputs(data)
         for name, backend in backends.items():
             progress.show(f"{name} {size.label}")
             status, message = "ok", ""
@@ -156,16 +148,6 @@ def benchmark(
 
 def _size_columns(size: Size, dtype: str) -> Row:
     return {"size": size.label, "T": size.T, "B": size.B, "D": size.D, "H": size.H, "dtype": dtype}
-
-
-def reference_outputs(data: ProblemData) -> ReferenceOutputs:
-    """The float64 reference on ``data`` upcast: its forward states, every gradient, and
-    their error scales."""
-    with np.errstate(all="ignore"):
-        hs = reference_hs(data)
-        grads = reference_grads(data)
-    outputs = {"unroll": hs, **dict(grads.items())}
-    return ReferenceOutputs(outputs, reference_scales(data, hs, grads))
 
 
 def measure_backend(
