@@ -19,7 +19,6 @@ from typing import Any, NoReturn
 from rnnbench import bench, decay_study, machine, report, timing
 from rnnbench.bench import OVERHEAD_SIZE, RunSettings
 from rnnbench.errors import (
-    BackendUnavailableError,
     InputError,
     RnnbenchError,
     UnknownBackendError,
@@ -28,7 +27,7 @@ from rnnbench.interface import Backend
 from rnnbench.presets import DEFAULT_PRESET, PRESETS, DecaySettings, Size
 from rnnbench.problems import DTYPES
 from rnnbench.progress import Progress
-from rnnbench.registry import backend_names, get_backend, list_backends
+from rnnbench.registry import backend_names, list_backends, resolve_backend
 from rnnbench.report import Row
 from rnnbench.results import new_run_folder
 from rnnbench.status import failure, status_row
@@ -314,29 +313,24 @@ def _fail(message: str) -> None:
 # -- backends ----------------------------------------------------------------------------------
 @dataclass
 class Selected:
-    """A backend chosen for a command: the instance, or None with the reason it cannot run."""
+    """A backend chosen for a command: the instance, or None with the reason it cannot run
+    and its ``status`` ("skipped" or "failed", the registry's availability policy)."""
 
     name: str
     backend: Backend | None
     reason: str = ""
     requested: bool = False
+    status: str = "ok"
 
 
 def select_backends(names: Sequence[str] | None) -> list[Selected]:
-    """The backends named (or every known one), constructed; UnknownBackendError for an
-    unknown name."""
+    """The backends named (or every known one), resolved by ``registry.resolve_backend``;
+    UnknownBackendError for an unknown name."""
     requested = names is not None
     selected = []
     for name in dict.fromkeys(names or backend_names()):
-        try:
-            selected.append(Selected(name, get_backend(name), requested=requested))
-        except BackendUnavailableError as exc:
-            selected.append(Selected(name, None, str(exc), requested))
-        except UnknownBackendError:
-            raise
-        except Exception as exc:
-            reason = f"failed to construct: {type(exc).__name__}: {exc}"
-            selected.append(Selected(name, None, reason, requested))
+        found = resolve_backend(name)
+        selected.append(Selected(name, found.backend, found.reason, requested, found.status))
     return selected
 
 
@@ -346,7 +340,12 @@ def _runnable(selection: Sequence[Selected]) -> dict[str, Backend]:
 
 
 def _unrunnable_rows(selection: Sequence[Selected]) -> list[Row]:
-    return [status_row(s.name, "", "skipped", s.reason) for s in selection if s.backend is None]
+    """A row per backend that cannot run: "skipped" (absent here) or "failed" (to load)."""
+    return [
+        status_row(s.name, "load" if s.status == "failed" else "", s.status, s.reason)
+        for s in selection
+        if s.backend is None
+    ]
 
 
 def _backends_record(selection: Sequence[Selected]) -> list[Row]:
@@ -362,7 +361,9 @@ def _exit_code(selection: Sequence[Selected], tables: dict[str, list[Row]]) -> i
         for r in tables["status"]
         if r["status"] in ("failed", "disagrees")
     ]
-    problems += [f"{s.name}: not available" for s in selection if s.requested and not s.backend]
+    problems += [
+        f"{s.name}: not available" for s in selection if s.requested and s.status == "skipped"
+    ]
     if problems:
         _fail("; ".join(problems))
         return EXIT_FAILED
@@ -393,16 +394,20 @@ def command_backends(args: argparse.Namespace) -> int:
             "truncation": info.supports_truncation if info.available else None,
             "target": info.target,
             "reason": info.reason,
+            "warning": info.warning,
         }
         for info in list_backends()
     ]
+    for row in rows:
+        if row["warning"]:
+            print(f"rnnbench: warning: {row['warning']}", file=sys.stderr)
     if args.json:
         print(report.json_text(rows))
         return EXIT_OK
     columns = ["backend", "available", "version", "dtypes", "activations", "devices", "truncation"]
     print(report.text_table(rows, columns))
     for row in rows:
-        if not row["available"]:
+        if not row["available"] and not row["warning"]:
             print(f"{row['backend']}: {row['reason']}")
     return EXIT_OK
 
