@@ -19,6 +19,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rnnbench.errors import (
     BackendNameClashError,
@@ -120,7 +121,7 @@ class Availability:
     it fails to import or construct, or its name is claimed twice), with the ``reason``."""
 
     name: str
-    status: str
+    status: Literal["ok", "skipped", "failed"]
     backend: Backend | None = None
     reason: str = ""
 
