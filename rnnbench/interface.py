@@ -106,11 +106,6 @@ class Backend(Generic[A]):
         compiled). Later calls with the same shapes must not compile again."""
         return 0.0
 
-    @classmethod
-    def library_version(cls) -> str:
-        """Version of the framework behind the backend."""
-        return np.__version__
-
     # -- the public contract --------------------------------------------------------------
     def cell(self, params: Params[A], x_t: A, h_prev: A, *, activation: str) -> A:
         """One step: x_t (B, D), h_prev (B, H) -> h_t (B, H)."""

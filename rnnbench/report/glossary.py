@@ -123,6 +123,7 @@ GLOSSARY: dict[str, str] = {
     "truncation": "the backend supports truncated BPTT",
     "target": "where the class is: `module:Class`",
     "reason": "why the backend is unavailable",
+    "warning": "two installed plugins claim the backend's name (asking for it by that name fails)",
 }
 
 
