@@ -23,6 +23,9 @@ from rnnbench.report import Row
 from rnnbench.status import failure, status_row
 from rnnbench.tolerances import tolerance
 
+#: the status message of a backend that cannot draw decay curves
+NO_ADJOINTS = "declares no per-step adjoints (provides_adjoints = False): no decay curves"
+
 
 def check_settings(settings: DecaySettings) -> None:
     """InputError, before anything runs, if a problem of the study is invalid or its size
@@ -72,6 +75,10 @@ def decay_study(
             progress.advance()
             for name, backend in backends.items():
                 progress.show(f"{task}: {name}")
+                if not backend.provides_adjoints:
+                    status.append(status_row(name, task, "skipped", NO_ADJOINTS))
+                    progress.advance()
+                    continue
                 try:
                     measured = backend_decay_curve(backend, data)
                 except Exception as exc:
