@@ -26,7 +26,7 @@ from rnnbench.interface import Backend
 from rnnbench.registry import backend_names, get_backend, load_backend_class
 
 from . import profiles
-from .rules import UnmatchedRuleWarning, names_of, read_rules
+from .rules import UnmatchedRuleWarning, apply_rules
 from .timelimit import CallThread, TimedBackend
 
 __all__ = ["FrameworkImportedWarning", "UnmatchedRuleWarning"]
@@ -267,33 +267,13 @@ def _uses_backend(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     kit_items = list(filter(_uses_backend, items))
-    _apply_rules(config, kit_items, "--rnnbench-skip-tests", "rnnbench_skip_file")
-    _apply_rules(config, kit_items, "--rnnbench-xfail", "rnnbench_xfail_file")
-
-
-def _apply_rules(config: pytest.Config, items: list[pytest.Item], option: str, dest: str) -> None:
-    """Mark the tests the rules of the file given to ``option`` match: skipped, or expected
-    to fail strictly; warn of each rule that matches no collected test."""
-    path = config.getoption(dest)
-    if not path:
-        return
-    rules = read_rules(option, Path(path))
-    used = [False] * len(rules)
-    for item in items:
-        backend = item.callspec.params.get(BACKEND_PARAM) if hasattr(item, "callspec") else None
-        names = names_of(item)
-        for i, rule in enumerate(rules):
-            if rule.matches(backend, names):
-                used[i] = True
-                if option == "--rnnbench-xfail":
-                    reason = f"expected to fail by {path}: {rule.reason}"
-                    item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
-                else:
-                    item.add_marker(pytest.mark.skip(reason=f"skipped by {path}: {rule.reason}"))
-    for rule, hit in zip(rules, used, strict=True):
-        if not hit:
-            message = f"{path}: '{rule.backend} {rule.pattern}' matches no collected test"
-            warnings.warn(UnmatchedRuleWarning(message), stacklevel=1)
+    for option, dest in (
+        ("--rnnbench-skip-tests", "rnnbench_skip_file"),
+        ("--rnnbench-xfail", "rnnbench_xfail_file"),
+    ):
+        path = config.getoption(dest)
+        if path:
+            apply_rules(kit_items, option, Path(path), BACKEND_PARAM)
 
 
 def pytest_report_collectionfinish(

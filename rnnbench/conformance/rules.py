@@ -12,6 +12,7 @@ any text and ``?`` one character, while ``[`` and ``]`` are themselves, so
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,7 +32,7 @@ class Rule:
     pattern: str
     reason: str
 
-    def matches(self, backend: str, names: tuple[str, ...]) -> bool:
+    def matches(self, backend: str | None, names: tuple[str, ...]) -> bool:
         """Whether the rule is for ``backend`` and its pattern matches one of ``names``."""
         regex = _pattern_regex(self.pattern)
         return backend == self.backend and any(regex.fullmatch(name) for name in names)
@@ -69,3 +70,27 @@ def names_of(item: pytest.Item) -> tuple[str, ...]:
     """The names a rule's pattern is matched against (see the module docstring)."""
     function = getattr(item, "originalname", item.name)
     return (function, item.name, f"{item.path.name}::{item.name}")
+
+
+def apply_rules(items: list[pytest.Item], option: str, path: Path, backend_param: str) -> None:
+    """Mark the tests that the rules of ``path`` (given to ``option``) match, by the backend
+    in their parameter ``backend_param``: skipped (--rnnbench-skip-tests) or expected to fail,
+    strictly (--rnnbench-xfail). Warn of each rule that matches no collected test."""
+    rules = read_rules(option, path)
+    used = [False] * len(rules)
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get(backend_param) if callspec is not None else None
+        names = names_of(item)
+        for i, rule in enumerate(rules):
+            if rule.matches(backend, names):
+                used[i] = True
+                if option == "--rnnbench-xfail":
+                    reason = f"expected to fail by {path}: {rule.reason}"
+                    item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+                else:
+                    item.add_marker(pytest.mark.skip(reason=f"skipped by {path}: {rule.reason}"))
+    for rule, hit in zip(rules, used, strict=True):
+        if not hit:
+            message = f"{path}: '{rule.backend} {rule.pattern}' matches no collected test"
+            warnings.warn(UnmatchedRuleWarning(message), stacklevel=1)
