@@ -84,6 +84,8 @@ def measure_backend(
     allowed = tolerance(problem.dtype, problem.T)
     agreement_rows = []
     for quantity, expected in reference.outputs.items():
+        if outputs[quantity] is None:  # hs of a backend that declares no per-step adjoints
+            continue
         error = normwise_error(outputs[quantity], expected, reference.scales[quantity])
         agreement_rows.append(
             {
