@@ -1,0 +1,105 @@
+"""Peak-memory edge paths: /proc parsing, the unavailable method, tracing already on.
+
+The /proc files are replaced by files in a temporary folder, so these run on any system.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from rnnbench import timing as memory  # the lead re-points this line to rnnbench.harness.memory
+
+
+@pytest.fixture
+def proc(tmp_path, monkeypatch):
+    """A fake /proc/self: status (VmRSS 1000 kB) and a writable clear_refs."""
+    status, clear_refs = tmp_path / "status", tmp_path / "clear_refs"
+    status.write_text("Name:\tpython\nVmHWM:\t    1200 kB\nVmRSS:\t    1000 kB\n")
+    clear_refs.write_text("")
+    monkeypatch.setattr(memory, "_STATUS", status)
+    monkeypatch.setattr(memory, "_CLEAR_REFS", clear_refs)
+    return tmp_path
+
+
+def test_status_fields_are_read_in_bytes(proc):
+    assert memory._status_bytes("VmRSS") == 1000 * 1024
+    assert memory._status_bytes("VmHWM") == 1200 * 1024
+
+
+def test_a_missing_status_field_is_an_os_error_naming_it(proc):
+    with pytest.raises(OSError, match="no VmSwap in .*status"):
+        memory._status_bytes("VmSwap")
+
+
+def test_the_high_water_method_is_available_when_clear_refs_can_be_written(proc):
+    assert memory._rss_hwm_unavailable() == ""
+    assert (proc / "clear_refs").read_text() == "5"
+
+
+@pytest.mark.parametrize("missing", ["status", "clear_refs"])
+def test_either_proc_file_missing_makes_the_method_unavailable(proc, missing):
+    (proc / missing).unlink()
+    assert memory._rss_hwm_unavailable() == (
+        "needs Linux /proc/self/status and /proc/self/clear_refs"
+    )
+
+
+def test_an_unwritable_clear_refs_gives_the_os_reason(proc):
+    (proc / "clear_refs").unlink()
+    (proc / "clear_refs").mkdir()
+    assert memory._rss_hwm_unavailable() == "cannot reset the high-water mark (Is a directory)"
+
+
+def test_the_high_water_peak_is_the_mark_after_minus_resident_before(proc):
+    synced = []
+
+    def call():  # the kernel would raise VmHWM while the call runs
+        (proc / "status").write_text("VmHWM:\t5000 kB\nVmRSS:\t3000 kB\n")
+        return "result"
+
+    peak, result = memory.peak_memory(call, synced.append, native=[1.0])
+    assert (result, synced) == ("result", ["result"])
+    assert peak == memory.PeakMemory((5000 - 1000) * 1024, "rss-hwm")
+
+
+def test_a_mark_below_the_resident_size_before_counts_as_zero(proc):
+    def call():
+        (proc / "status").write_text("VmHWM:\t900 kB\nVmRSS:\t900 kB\n")
+
+    peak, _ = memory.peak_memory(call, lambda r: None, native=[1.0])
+    assert peak.peak_bytes == 0
+
+
+def test_no_method_gives_n_a_with_the_reason_and_still_the_result(monkeypatch):
+    monkeypatch.setattr(memory, "_rss_hwm_unavailable", lambda: "no /proc here")
+    synced = []
+    peak, result = memory.peak_memory(lambda: 42, synced.append, native=[1.0])
+    assert (result, synced) == (42, [42])
+    assert peak == memory.PeakMemory(
+        None,
+        "n/a",
+        "tracemalloc does not see builtins allocations and the RSS high-water mark is "
+        "unavailable: no /proc here",
+    )
+
+
+def test_tracing_already_on_stays_on_and_earlier_allocations_are_not_counted():
+    n = 1 << 17
+    tracemalloc.start()
+    try:
+        kept = np.ones(4 * n)  # 4 MiB live before the call
+        peak, result = memory.peak_memory(lambda: np.ones(n), lambda r: None, np.zeros(1))
+        assert tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
+    assert kept.size and result.size == n
+    assert 8 * n <= peak.peak_bytes < 8 * n + (1 << 16)
+
+
+def test_tracing_started_for_the_call_is_stopped_after_it():
+    assert not tracemalloc.is_tracing()
+    memory.peak_memory(lambda: np.ones(8), lambda r: None, np.zeros(1))
+    assert not tracemalloc.is_tracing()
