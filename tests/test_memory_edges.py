@@ -30,7 +30,7 @@ def test_status_fields_are_read_in_bytes(proc):
 
 
 def test_a_missing_status_field_is_an_os_error_naming_it(proc):
-    with pytest.raises(OSError, match="no VmSwap in .*status"):
+    with pytest.raises(OSError, match=r"^no VmSwap in .*status$"):
         memory._status_bytes("VmSwap")
 
 
