@@ -88,7 +88,7 @@ def test_non_finite_gradient_comes_back_untouched_with_its_norm():
 
 def test_global_norm_neither_overflows_nor_underflows():
     assert global_norm([np.array([3e200, 4e200])]) == pytest.approx(5e200)
-    assert global_norm([np.array([3e-200]), np.array([4e-200])]) == pytest.approx(5e-200)
+    assert global_norm([np.array([3e-200]), np.array([4e-200])]) == pytest.approx(5e-200, abs=0)
     assert global_norm([np.array([3.0]), np.array([[4.0]])]) == 5.0
     assert global_norm([]) == 0.0
     assert global_norm({"empty": np.zeros(0), "zero": np.zeros(3)}) == 0.0
@@ -145,15 +145,16 @@ def test_float32_rounding_up_is_absorbed_by_the_margin():
 
 def test_the_margin_is_a_few_roundings_of_the_coarsest_dtype():
     u32, u64 = 2.0**-24, 2.0**-53
-    # float64 only: e = 2 * (2 + 1 + 6) u64 + u64 + 5 u64 = 24 u64, m = 2 (e + u64) = 50 u64
-    assert rounding_margin([np.zeros(2)], 1.0) == pytest.approx(50 * u64, rel=1e-12)
-    # a float32 array raises u from u64 to u32
+    # float64 only, n = 2 entries in k = 1 array: eta = (n + k + 6) u64 = 9 u64,
+    # e = u + 2 eta + 5 u64 = 24 u64, m = 2 (e + u64) = 50 u64
+    assert rounding_margin([np.zeros(2)], 1.0) / u64 == pytest.approx(50, rel=1e-12)
+    # a float32 array raises u from u64 to u32; n = 3, k = 2: eta = 11 u64, e = u32 + 27 u64
     margin = rounding_margin([np.zeros(2), np.zeros(1, np.float32)], 1.0)
-    assert margin == pytest.approx(2 * u32 + 2 * (2 * 10 + 6) * u64, rel=1e-12)
-    # the subnormal term: 4 sqrt(n) u32 tiny32 / c
+    assert margin == pytest.approx(2 * u32 + 2 * (2 * 11 + 6) * u64, rel=1e-12, abs=0)
+    # n = 4, k = 1: eta = 11 u64 again, and the subnormal term 4 sqrt(n) u32 tiny32 / c
     tiny32 = float(np.finfo(np.float32).smallest_normal)
     assert rounding_margin([np.zeros(4, np.float32)], 1e-40) == pytest.approx(
-        2 * u32 + 2 * (2 * 11 + 6) * u64 + 4 * 2 * u32 * tiny32 / 1e-40, rel=1e-12
+        2 * u32 + 2 * (2 * 11 + 6) * u64 + 4 * 2 * u32 * tiny32 / 1e-40, rel=1e-12, abs=0
     )
 
 
@@ -161,7 +162,7 @@ def test_the_margin_is_a_few_roundings_of_the_coarsest_dtype():
 def test_a_bound_at_the_float32_subnormal_scale_is_kept(max_norm):
     grads = [np.array([3e-40, -4e-40], np.float32)]
     clipped, norm = clip_by_global_norm(grads, max_norm)
-    assert norm == pytest.approx(5e-40, rel=1e-6)
+    assert norm == pytest.approx(5e-40, rel=1e-6, abs=0)
     assert global_norm(clipped) <= max_norm
     assert clipped[0].dtype == np.float32
     if max_norm < 1.4e-45 / 2:  # below half the smallest subnormal: only zeros fit

@@ -6,6 +6,7 @@ The /proc files are replaced by files in a temporary folder, so these run on any
 from __future__ import annotations
 
 import tracemalloc
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -76,26 +77,28 @@ def test_a_mark_below_the_resident_size_before_counts_as_zero(proc):
 def test_no_method_gives_n_a_with_the_reason_and_still_the_result(monkeypatch):
     monkeypatch.setattr(memory, "_rss_hwm_unavailable", lambda: "no /proc here")
     synced = []
-    peak, result = memory.peak_memory(lambda: 42, synced.append, native=[1.0])
+    peak, result = memory.peak_memory(lambda: 42, synced.append, native=SimpleNamespace())
     assert (result, synced) == (42, [42])
     assert peak == memory.PeakMemory(
         None,
         "n/a",
-        "tracemalloc does not see builtins allocations and the RSS high-water mark is "
+        "tracemalloc does not see types allocations and the RSS high-water mark is "
         "unavailable: no /proc here",
     )
 
 
 def test_tracing_already_on_stays_on_and_earlier_allocations_are_not_counted():
     n = 1 << 17
+    synced = []
     tracemalloc.start()
     try:
         kept = np.ones(4 * n)  # 4 MiB live before the call
-        peak, result = memory.peak_memory(lambda: np.ones(n), lambda r: None, np.zeros(1))
+        peak, result = memory.peak_memory(lambda: np.ones(n), synced.append, np.zeros(1))
         assert tracemalloc.is_tracing()
     finally:
         tracemalloc.stop()
     assert kept.size and result.size == n
+    assert len(synced) == 1 and synced[0] is result
     assert 8 * n <= peak.peak_bytes < 8 * n + (1 << 16)
 
 
@@ -103,3 +106,37 @@ def test_tracing_started_for_the_call_is_stopped_after_it():
     assert not tracemalloc.is_tracing()
     memory.peak_memory(lambda: np.ones(8), lambda r: None, np.zeros(1))
     assert not tracemalloc.is_tracing()
+
+
+class FakeLibc:
+    def __init__(self, name: str, trims: list[int]) -> None:
+        self.name = name
+        self.trims = trims
+
+    def malloc_trim(self, pad: int) -> int:
+        self.trims.append(pad)
+        return 1
+
+
+def test_free_heap_is_returned_with_malloc_trim_0(monkeypatch):
+    trims, opened = [], []
+
+    def cdll(name):
+        opened.append(name)
+        return FakeLibc(name, trims)
+
+    monkeypatch.setattr(memory.ctypes.util, "find_library", {"c": "libc.so.6"}.get)
+    monkeypatch.setattr(memory.ctypes, "CDLL", cdll)
+    memory._release_free_heap()
+    assert (opened, trims) == (["libc.so.6"], [0])
+
+
+def test_no_c_library_or_no_malloc_trim_is_not_an_error(monkeypatch):
+    opened = []
+    monkeypatch.setattr(memory.ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(memory.ctypes, "CDLL", opened.append)
+    memory._release_free_heap()
+    assert opened == []
+    monkeypatch.setattr(memory.ctypes.util, "find_library", lambda name: "libc.so")
+    monkeypatch.setattr(memory.ctypes, "CDLL", lambda name: SimpleNamespace())
+    memory._release_free_heap()  # a C library without malloc_trim (not glibc)

@@ -135,3 +135,9 @@ def test_orthogonal_is_the_q_of_a_qr_with_positive_diagonal(n):
     R = Q.T @ M
     np.testing.assert_allclose(np.tril(R, -1), 0.0, atol=1e-13)
     assert np.all(np.diag(R) > 0)
+
+
+def test_astype_casts_every_array_and_the_problem():
+    d32 = make_data(Problem(T=2, B=1, D=2, H=3, dtype="float64", seed=4)).astype("float32")
+    assert d32.problem == Problem(T=2, B=1, D=2, H=3, dtype="float32", seed=4)
+    assert [getattr(d32, name).dtype for name in ARRAY_NAMES] == [np.float32] * 6

@@ -41,9 +41,9 @@ def test_a_run_is_built_in_a_partial_folder_and_renamed_when_complete(tmp_path):
         partial = folder.path
         assert partial.parent == tmp_path / "runs"
         assert re.fullmatch(rf"\.partial-run-{os.getpid()}-[0-9a-f]{{8}}", partial.name)
-        assert partial.is_dir() and not folder.complete
+        assert partial.is_dir() and folder.complete is False
         (partial / "table.csv").write_text("a,b\n")
-    assert folder.complete
+    assert folder.complete is True
     assert re.fullmatch(r"\d{8}-\d{6}-run", folder.path.name)
     assert folder.path.parent == tmp_path / "runs"
     assert (folder.path / "table.csv").read_text() == "a,b\n"

@@ -23,7 +23,7 @@ class Clock:
     """A fake clock that moves only when a fake call advances it."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        self.now = 8.0  # not 0: ``clock() - start`` and ``clock() + start`` must differ
 
     def __call__(self) -> float:
         return self.now
@@ -97,8 +97,10 @@ class FakeBackend:
         self.seconds = {"unroll": forward_s, "bptt": bptt_s}
         self.warm_up_s = warm_up_s
         self.calls = {"unroll": 0, "bptt": 0, "sync": 0}
+        self.warmed_up_with: list[tuple] = []
 
     def warm_up(self, inputs, *, activation):
+        self.warmed_up_with.append((inputs, activation))
         self.clock.now += self.warm_up_s
         return 3  # an int: measure_speed reports it as a float
 
@@ -127,6 +129,7 @@ def measure(backend, **kwargs) -> timing.SpeedMeasurement:
 def test_warm_up_and_first_calls_are_reported_apart(clock):
     backend = FakeBackend(clock, forward_s=0.25, bptt_s=0.5, warm_up_s=0.75)
     speed = measure(backend, repeats=2, warmup=0)
+    assert backend.warmed_up_with == [(INPUTS, "tanh")]
     assert speed.compile_s == 3.0 and type(speed.compile_s) is float
     assert speed.warm_up_wall_s == 0.75
     assert (speed.first_forward_s, speed.first_bptt_s) == (0.25, 0.5)
@@ -187,6 +190,8 @@ def test_gemm_rate_times_the_recurrent_and_the_projection_product(monkeypatch):
     assert (rate.recurrent_s, rate.projection_s) == (0.5, 0.25)
     # forward flops 2*5*2*(3*4 + 4*4) = 560 over 5 * 0.5 + 0.25 = 2.75 s
     assert rate.gflops == 560 / 2.75 / 1e9
+    timing.gemm_rate(size, "float64")
+    assert seen[-1] == ((10, 4), np.float64, 0.25)  # the default budget
 
 
 def test_seconds_per_call_is_the_best_chunk_per_call(clock):
@@ -205,6 +210,10 @@ def test_seconds_per_call_runs_chunks_until_the_budget_is_spent(clock):
     assert best == 2**-12
     # chunks of int(1 ms / 2**-12 s) = 4 calls, 2**-10 s each: 11 fill 10 ms
     assert len(log) == 1 + 11 * 4
+    # a budget of exactly 10 chunks is spent after the 10th
+    log.clear()
+    timing._seconds_per_call(taking(clock, [2**-12], log), 10 * 2**-10, min_chunks=2)
+    assert len(log) == 1 + 10 * 4
 
 
 def test_seconds_per_call_honours_min_chunks(clock):
@@ -237,7 +246,9 @@ def test_harness_overhead_is_made_of_medians(monkeypatch):
 
     monkeypatch.setattr(timing, "_interleaved", interleaved)
     overhead = timing.harness_overhead(len, len, budget_s=0.5, per_round=7, min_rounds=2)
-    assert runs[0] == (7, 2, 0.5)
+    assert runs == [(7, 2, 0.5), (500, 20, 0.0)]  # then 20 rounds of 500 calls of nothing
+    timing.harness_overhead(len, len)
+    assert runs[2] == (3, 3, 1.5)  # the defaults
     assert (overhead.harness_s, overhead.bare_s, overhead.fixed_s) == (2.0, 1.0, 0.25)
 
 
@@ -247,7 +258,7 @@ def test_a_negative_fixed_overhead_is_reported_as_zero(monkeypatch):
     assert timing.harness_overhead(len, len).fixed_s == 0.0
 
 
-@pytest.mark.parametrize(("budget", "rounds"), [(0.0, 3), (1.0, 3), (3.0, 5)])
+@pytest.mark.parametrize(("budget", "rounds"), [(0.0, 3), (1.0, 3), (2.5, 4), (3.0, 5)])
 def test_interleaved_rounds_time_the_same_call_both_ways(clock, budget, rounds):
     log: list[float] = []
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rnnbench.interface import Grads
-from rnnbench.problems import Problem, ProblemData
+from rnnbench.problems import ARRAY_NAMES, Problem, ProblemData
 from rnnbench.tolerances import SAFETY_FACTOR, error_scales, normwise_error, tolerance
 
 TINY32 = float(np.finfo(np.float32).tiny)  # 2**-126
@@ -106,75 +106,76 @@ def test_float32_values_are_compared_in_float64():
 
 
 # -- error_scales ------------------------------------------------------------------------------
-def _by_hand_problem(dhs: list[list[list[float]]]) -> tuple[ProblemData, np.ndarray, Grads]:
-    """T = 2, B = 1, D = 1, H = 2, sigmoid (gamma = 1/4); every entry chosen so that
-    dropping an absolute value, a transpose or a term changes the result."""
-    problem = Problem(T=2, B=1, D=1, H=2, activation="sigmoid")
+def _by_hand_problem(dhs, activation: str = "sigmoid") -> tuple[ProblemData, np.ndarray, Grads]:
+    """T = 3, B = 1, D = 2, H = 2, sigmoid (gamma = 1/4) unless told; every entry chosen so
+    that dropping an absolute value, a transpose, a term or a time step changes a result."""
+    problem = Problem(T=3, B=1, D=2, H=2, activation=activation)
     data = ProblemData(
         problem=problem,
-        W_xh=np.array([[2.0, -1.0]]),
-        W_hh=np.array([[1.0, -2.0], [3.0, 0.5]]),  # not symmetric: W_hh.T is visible
+        W_xh=np.array([[2.0, -1.0], [-0.5, 1.0]]),  # not symmetric: W_xh.T is visible
+        W_hh=np.array([[1.0, -2.0], [3.0, 0.5]]),
         b=np.array([-1.0, 0.5]),
-        xs=np.array([[[-1.0]], [[2.0]]]),
+        xs=np.array([[[-1.0, 2.0]], [[2.0, 0.0]], [[0.5, -1.0]]]),
         h0=np.array([[0.5, -1.0]]),
-        dhs=np.array(dhs),
+        dhs=np.array(dhs, dtype=float),
     )
-    hs = np.array([[[0.5, -0.25]], [[-1.0, 0.75]]])
+    hs = np.array([[[0.5, -0.25]], [[-1.0, 0.75]], [[0.25, 0.5]]])
     zeros = {name: np.zeros(1) for name in ("W_xh", "W_hh", "b", "h0", "xs")}
-    grads = Grads(hs=np.array([[[2.0, -4.0]], [[-1.0, 3.0]]]), **zeros)
+    grads = Grads(hs=np.array([[[2.0, -4.0]], [[-1.0, 3.0]], [[1.0, -2.0]]]), **zeros)
     return data, hs, grads
 
 
-def test_error_scales_by_hand():
-    """delta_t = gamma |dL/dh_t| = [.5, 1], [.25, .75]; h_prev = |h0|, |h_1| = [.5, 1], [.5, .25].
+NO_COTANGENT = np.zeros((3, 1, 2))
 
-    unroll: |h_t| + gamma (|x_t||W_xh| + |h_prev||W_hh| + |b|)
-        t=0: [.5, .25] + ([2, 1] + [3.5, 1.5] + [1, .5]) / 4 = [2.125, 1]
-        t=1: [1, .75] + ([4, 2] + [1.25, 1.125] + [1, .5]) / 4 = [2.5625, 1.65625]
-    W_xh: sum_t |x_t|^T delta_t = 1 [.5, 1] + 2 [.25, .75] = [1, 2.5]
+
+def test_error_scales_by_hand():
+    """delta_t = gamma |dL/dh_t| = [.5, 1], [.25, .75], [.25, .5];
+    h_prev = |h0|, |h_1|, |h_2| = [.5, 1], [.5, .25], [1, .75].
+
+    unroll: |h_t| + gamma (|x_t||W_xh| + h_prev |W_hh| + |b|), the largest at t=1:
+        [1, .75] + ([4, 2] + [1.25, 1.125] + [1, .5]) / 4 = [2.5625, 1.65625]
+        (t=0: [2.375, 1.5]; t=2: [1.6875, 1.59375])
+    W_xh: sum_t |x_t|^T delta_t = [[.5, 1], [1, 2]] + [[.5, 1.5], [0, 0]] + [[.125, .25], [.25, .5]]
+          = [[1.125, 2.75], [1.25, 2.5]]
     W_hh: sum_t h_prev^T delta_t = [[.25, .5], [.5, 1]] + [[.125, .375], [.0625, .1875]]
-          = [[.375, .875], [.5625, 1.1875]]
-    b:    sum_t delta_t = [.75, 1.75]
+          + [[.25, .5], [.1875, .375]] = [[.625, 1.375], [.75, 1.5625]]
+    b:    sum_t delta_t = [1, 2.25]
     h0:   delta_0 |W_hh|^T = [.5, 1] [[1, 3], [2, .5]] = [2.5, 2]
-    xs:   delta_t |W_xh|^T = [.5 * 2 + 1, .25 * 2 + .75] = [2, 1.25]
-    hs:   |dhs_t| + delta_(t+1) |W_hh|^T (t < T-1), at least |dL/dh_t|:
-        t=0: [1, 4] + [.25, .75] [[1, 3], [2, .5]] = [2.75, 5.125]; t=1: [3, 1]
+    xs:   delta_t |W_xh|^T, |W_xh|^T = [[2, .5], [1, 1]]: [2, 1.25], [1.25, .875], [1, .625]
+    hs:   |dhs_t| + delta_(t+1) |W_hh|^T for t < T-1, at least |dL/dh_t|:
+        delta_1 |W_hh|^T = [1.75, 1.125], delta_2 |W_hh|^T = [1.25, 1]
+        t=0: [1, 1] + [1.75, 1.125] = [2.75, 2.125] (|dL/dh_0| = [2, 4] is larger in H)
+        t=1: [3, 2] + [1.25, 1] = [4.25, 3]; t=2: [.5, 1]
     """
-    data, hs, grads = _by_hand_problem([[[1.0, 4.0]], [[-3.0, 1.0]]])
+    data, hs, grads = _by_hand_problem([[[1, -1]], [[-3, 2]], [[0.5, 1]]])
     assert error_scales(data, hs, grads) == {
         "unroll": 2.5625,
-        "W_xh": 2.5,
-        "W_hh": 1.1875,
-        "b": 1.75,
+        "W_xh": 2.75,
+        "W_hh": 1.5625,
+        "b": 2.25,
         "h0": 2.5,
         "xs": 2.0,
-        "hs": 5.125,
+        "hs": 4.25,
     }
 
 
 def test_the_adjoint_scale_is_at_least_the_adjoint_itself():
-    # with dhs = 0 the summed terms are [1.75, 1.125] at t=0 and 0 at t=1, below |dL/dh| = 4
-    data, hs, grads = _by_hand_problem([[[0.0, 0.0]], [[0.0, 0.0]]])
+    # with dhs = 0 the summed terms are [1.75, 1.125], [1.25, 1], 0: below |dL/dh_0| = 4
+    data, hs, grads = _by_hand_problem(NO_COTANGENT)
     assert error_scales(data, hs, grads)["hs"] == 4.0
 
 
 def test_error_scales_of_a_zero_problem_are_zero():
-    data, hs, grads = _by_hand_problem([[[0.0, 0.0]], [[0.0, 0.0]]])
+    data, hs, grads = _by_hand_problem(NO_COTANGENT)
     zero = ProblemData(
         problem=data.problem,
-        **{name: np.zeros_like(getattr(data, name)) for name in ("W_xh", "W_hh", "b", "xs")},
-        h0=np.zeros((1, 2)),
-        dhs=np.zeros((2, 1, 2)),
+        **{name: np.zeros_like(getattr(data, name)) for name in ARRAY_NAMES},
     )
     zero_grads = Grads(**{name: np.zeros_like(g) for name, g in grads.items()})
     assert set(error_scales(zero, np.zeros_like(hs), zero_grads).values()) == {0.0}
 
 
 def test_the_tanh_slope_bound_is_one():
-    data, hs, grads = _by_hand_problem([[[1.0, 4.0]], [[-3.0, 1.0]]])
-    tanh = ProblemData(
-        problem=data.problem.with_(activation="tanh"),
-        **{name: getattr(data, name) for name in ("W_xh", "W_hh", "b", "xs", "h0", "dhs")},
-    )
-    # gamma = 1: b's scale is sum_t |dL/dh_t| = [3, 7]
-    assert error_scales(tanh, hs, grads)["b"] == 7.0
+    data, hs, grads = _by_hand_problem(NO_COTANGENT, activation="tanh")
+    # gamma = 1: b's scale is sum_t |dL/dh_t| = [4, 9]
+    assert error_scales(data, hs, grads)["b"] == 9.0
