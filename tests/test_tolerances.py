@@ -144,10 +144,10 @@ def test_error_scales_by_hand():
     xs:   delta_t |W_xh|^T, |W_xh|^T = [[2, .5], [1, 1]]: [2, 1.25], [1.25, .875], [1, .625]
     hs:   |dhs_t| + delta_(t+1) |W_hh|^T for t < T-1, at least |dL/dh_t|:
         delta_1 |W_hh|^T = [1.75, 1.125], delta_2 |W_hh|^T = [1.25, 1]
-        t=0: [1, 1] + [1.75, 1.125] = [2.75, 2.125] (|dL/dh_0| = [2, 4] is larger in H)
-        t=1: [3, 2] + [1.25, 1] = [4.25, 3]; t=2: [.5, 1]
+        t=0: [3, 1] + [1.75, 1.125] = [4.75, 2.125] (|dL/dh_0| = [2, 4] is larger in H)
+        t=1: [1, 2] + [1.25, 1] = [2.25, 3]; t=2: [.5, 1]
     """
-    data, hs, grads = _by_hand_problem([[[1, -1]], [[-3, 2]], [[0.5, 1]]])
+    data, hs, grads = _by_hand_problem([[[3, -1]], [[-1, 2]], [[0.5, 1]]])
     assert error_scales(data, hs, grads) == {
         "unroll": 2.5625,
         "W_xh": 2.75,
@@ -155,7 +155,7 @@ def test_error_scales_by_hand():
         "b": 2.25,
         "h0": 2.5,
         "xs": 2.0,
-        "hs": 4.25,
+        "hs": 4.75,
     }
 
 
