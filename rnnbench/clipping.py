@@ -64,9 +64,9 @@ def rounding_margin(arrays: Sequence[np.ndarray], max_norm: float) -> float:
     eta = (n + k + 6) * U64: ``global_norm`` computes ||x|| to a relative error eta (one
     division and one square per entry, n + k additions of non-negative terms, a square
     root, a product; n * U64 < 1e-3 assumed). The computed N is >= ||g|| (1 - eta), t is
-    <= c (1 - m) (1 + U64)^2, and each clipped entry is <= |g| t / N (1 + U64)^2 (1 + u)
-    plus at most 2.01 s + 1.01 c * U64 * tiny64 where a result is subnormal. Summing the squares,
-    the clipped norm is <= c (1 - m) (1 + 1.01 e) + 2.02 sqrt(n) s + U64 c, with
+    <= c (1 - m) (1 + U64)^2, and each clipped entry is <= |g| t / N (1 + U64)^2 (1 + u),
+    plus at most 2.01 s + 1.01 c U64 tiny64 where a result is subnormal. So the clipped
+    norm is <= c (1 - m) (1 + 1.01 e) + 2.02 sqrt(n) s + U64 c, with
     e = u + 2 eta + 5 U64, and its computed value at most (1 + eta) times that. Hence
     m = 2 (e + U64) + 4 sqrt(n) s / c keeps it <= c: the first-order terms e, U64 and
     2 sqrt(n) s / c are each covered twice over. When m >= 1 (c within a few subnormal
