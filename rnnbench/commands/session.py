@@ -17,12 +17,15 @@ from typing import Any
 
 from rnnbench.commands.options import EXIT_FAILED, EXIT_OK
 from rnnbench.errors import BackendUnavailableError, UnknownBackendError
-from rnnbench.harness.machine import machine_info
+from rnnbench.harness.machine import check_device, machine_info
 from rnnbench.harness.progress import Progress
+from rnnbench.harness.record import run_identity
 from rnnbench.harness.run_folder import new_run_folder
+from rnnbench.harness.threads import limit_threads
 from rnnbench.interface import Backend
 from rnnbench.presets import Size
 from rnnbench.registry import backend_names, get_backend
+from rnnbench.report.plots import plots_unavailable
 from rnnbench.report.tables import Row, status_row
 
 Tables = dict[str, list[Row]]
@@ -42,14 +45,14 @@ class Selected:
     requested: bool = False
 
 
-def select_backends(names: Sequence[str] | None) -> list[Selected]:
-    """The backends named (or every known one), constructed; UnknownBackendError for an
-    unknown name."""
+def select_backends(names: Sequence[str] | None, device: str = "cpu") -> list[Selected]:
+    """The backends named (or every known one), constructed on ``device``;
+    UnknownBackendError for an unknown name."""
     requested = names is not None
     selected = []
     for name in dict.fromkeys(names or backend_names()):
         try:
-            selected.append(Selected(name, get_backend(name), requested=requested))
+            selected.append(Selected(name, get_backend(name, device), requested=requested))
         except BackendUnavailableError as exc:
             selected.append(Selected(name, None, str(exc), requested))
         except UnknownBackendError:
@@ -94,10 +97,20 @@ def run_session(
     write: Write,
     quiet: bool,
     out: str,
+    device: str = "cpu",
+    threads: int | None = None,
 ) -> Finished:
-    """Run ``measure`` on the selected backends into a new run folder under ``out``, written
-    by ``write``; nothing is kept if anything raises."""
-    selection = select_backends(backend_names)
+    """Run ``measure`` on the selected backends (built on ``device``, with every framework's
+    thread count set to ``threads``) into a new run folder under ``out``, written by
+    ``write``; nothing is kept if anything raises. Whether plots can be drawn is settled
+    before anything is measured: without matplotlib they are skipped with a note."""
+    check_device(device)
+    no_plots = plots_unavailable()
+    if no_plots:
+        print(f"rnnbench: note: {no_plots}; plots will be skipped", file=sys.stderr)
+    limit_threads(threads)
+    selection = select_backends(backend_names, device)
+    limit_threads(threads)  # torch's pool, now that the frameworks are imported
     backends = {s.name: s.backend for s in selection if s.backend is not None}
     progress = Progress(count_tasks(len(backends)) + 1, enabled=not quiet)
     started = time.perf_counter()
@@ -110,6 +123,7 @@ def run_session(
         progress.show("writing the report")
         record = {
             "command": command,
+            **run_identity(device, threads),
             "argv": sys.argv,
             **entries,
             "backends": [
@@ -117,7 +131,8 @@ def run_session(
                 for s in selection
             ],
             "wall_time_s": time.perf_counter() - started,
-            "machine": machine_info(),
+            "machine": machine_info(device),
+            "plots": no_plots or "drawn",
         }
         write(folder.path, record, tables)
         progress.advance()

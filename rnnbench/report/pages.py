@@ -13,6 +13,7 @@ from rnnbench.report.tables import (
     TRAIN_OUTCOME_COLUMNS,
     Row,
     markdown_table,
+    ratio_note,
     run_summary,
     worst_agreement,
     write_csv,
@@ -25,9 +26,9 @@ def write_run(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
     for name, rows in tables.items():
         write_csv(folder / f"{name}.csv", rows)
     write_json(folder / "run.json", record)
-    if tables["speed"]:
+    if tables["speed"] and _drawn(record):
         plot_speed(tables["speed"], folder / "speed.png")
-    if tables.get("decay_curves"):
+    if tables.get("decay_curves") and _drawn(record):
         plot_decay(tables["decay_curves"], tables["decay_summary"], folder / "decay.png")
     (folder / "report.md").write_text(run_markdown(record, tables))
 
@@ -37,11 +38,11 @@ def write_decay(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
     for name, rows in tables.items():
         write_csv(folder / f"{name}.csv", rows)
     write_json(folder / "decay.json", record)
-    if tables["decay_curves"]:
+    if tables["decay_curves"] and _drawn(record):
         plot_decay(tables["decay_curves"], tables["decay_summary"], folder / "decay.png")
     text = [
         f"# rnnbench decay\n\n{_settings_line(record)}\n",
-        decay_markdown(tables),
+        decay_markdown(tables, record),
         _status_markdown(tables["status"]),
         _machine_markdown(record["machine"]),
     ]
@@ -53,7 +54,7 @@ def write_train(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
     for name, rows in tables.items():
         write_csv(folder / f"{name}.csv", rows)
     write_json(folder / "train.json", record)
-    if tables["train_outcomes"]:
+    if tables["train_outcomes"] and _drawn(record):
         plot_training(tables["train_losses"], tables["train_outcomes"], folder / "train.png")
     shows = {r["scenario"]: r["shows"] for r in tables["train_outcomes"]}
     text = [
@@ -62,13 +63,25 @@ def write_train(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
         "from the same weights and sees the same batches. The baseline loss "
         f"{tables['train_outcomes'][0]['baseline'] if tables['train_outcomes'] else 0.5} is "
         "that of predicting the mean.\n",
-        "![training loss](train.png)\n",
+        _image(record, "training loss", "train.png"),
         "\n".join(f"- **{name}**: {text}" for name, text in shows.items()) + "\n",
         markdown_table(tables["train_outcomes"], TRAIN_OUTCOME_COLUMNS) + "\n",
         _status_markdown(tables["status"]),
         _machine_markdown(record["machine"]),
     ]
     (folder / "report.md").write_text("\n".join(t for t in text if t))
+
+
+def _drawn(record: Row) -> bool:
+    """Whether the command found matplotlib before it measured (see ``plots_unavailable``)."""
+    return record.get("plots", "drawn") == "drawn"
+
+
+def _image(record: Row, alt: str, file: str) -> str:
+    """A Markdown image, or the reason it was not drawn."""
+    if _drawn(record):
+        return f"![{alt}]({file})\n"
+    return f"*Plot skipped: {record['plots']}.*\n"
 
 
 def _settings_line(record: Row) -> str:
@@ -80,7 +93,8 @@ def _settings_line(record: Row) -> str:
 def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
     """report.md of `rnnbench run`."""
     overhead = record["harness_overhead"]
-    summary = run_summary(tables)
+    baseline = record.get("settings", {}).get("baseline", "numpy")
+    summary = run_summary(tables, baseline)
     parts = [
         f"# rnnbench run (preset {record['preset']})\n",
         _settings_line(record),
@@ -92,6 +106,12 @@ def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
         f"of that BPTT call.\n",
         "## Summary\n",
         markdown_table(summary, RUN_SUMMARY_COLUMNS) + "\n",
+        ratio_note(baseline)
+        + " Timing: "
+        + record["timing"]["scheme"]
+        + "; "
+        + record["timing"]["isolation"]
+        + ". Every timed call is in samples.csv.\n",
         "fwd/bptt ms: median wall time per call (bptt = forward + BPTT). GFLOP/s counts "
         "2*T*B*(D*H + H*H) for the forward pass and three times that for forward + BPTT. "
         "% GEMM: that rate over this machine's NumPy matmul rate at the same shapes (T "
@@ -109,7 +129,7 @@ def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
     if tables["speed"]:
         parts += [
             "## Speed\n",
-            "![time per call](speed.png)\n",
+            _image(record, "time per call", "speed.png"),
             markdown_table(
                 tables["speed"],
                 [
@@ -171,7 +191,7 @@ def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
             markdown_table(rows, [*columns, "remark"]) + "\n",
         ]
     if tables.get("decay_curves"):
-        parts.append(decay_markdown(tables))
+        parts.append(decay_markdown(tables, record))
     parts += [_status_markdown(tables["status"]), _machine_markdown(record["machine"])]
     return "\n".join(p for p in parts if p)
 
@@ -186,7 +206,7 @@ def _memory_remark(row: Row) -> str:
     return ""
 
 
-def decay_markdown(tables: dict[str, list[Row]]) -> str:
+def decay_markdown(tables: dict[str, list[Row]], record: Row) -> str:
     """The gradient-decay section: plot, how to read it, the per-curve table."""
     summary = tables["decay_summary"]
     backends = [r for r in summary if r["source"] != REFERENCE]
@@ -208,7 +228,7 @@ def decay_markdown(tables: dict[str, list[Row]]) -> str:
     return "\n".join(
         [
             "## Gradient decay\n",
-            "![gradient decay](decay.png)\n",
+            _image(record, "gradient decay", "decay.png"),
             "Each curve is ||dL/dh_(T-k)|| / ||dL/dh_T|| against k for a loss on the last step "
             "only, with W_hh = alpha * Q (Q orthogonal, every singular value alpha). On the log "
             "axis a straight line is geometric decay or growth; its slope is the fitted rate. "

@@ -1,16 +1,28 @@
-"""The PNG plots of the run folders: speed, gradient-decay curves and training losses.
+"""The PNG plots of the run folders: speed, ratios between runs, gradient-decay curves and
+training losses.
 
-matplotlib is imported inside the functions (``pip install 'rnnbench[report]'``).
+matplotlib is imported inside the functions (``pip install 'rnnbench[report]'``). Commands
+ask ``plots_unavailable`` before they measure anything; without matplotlib they skip the
+plots with a note, so a finished measurement is never lost for want of a plot.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rnnbench.report.tables import REFERENCE, REPORT_EXTRA, THEORY, ReportDependencyError, Row
+
+
+def plots_unavailable() -> str:
+    """Why plots cannot be drawn here ('' when they can), found without importing
+    matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return f"matplotlib is not installed ({REPORT_EXTRA})"
+    return ""
 
 
 def _pyplot() -> Any:
