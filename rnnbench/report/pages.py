@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from rnnbench.report.plots import plot_decay, plot_speed, plot_training
+from rnnbench.report.plots import plot_decay, plot_ratios, plot_speed, plot_training
 from rnnbench.report.tables import (
     DECAY_SUMMARY_COLUMNS,
     REFERENCE,
@@ -70,6 +70,52 @@ def write_train(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
         _machine_markdown(record["machine"]),
     ]
     (folder / "report.md").write_text("\n".join(t for t in text if t))
+
+
+#: the columns of `rnnbench compare`'s tables
+COMPARE_COLUMNS = [
+    "run",
+    "backend",
+    "size",
+    "dtype",
+    "phase",
+    "old_ms",
+    "new_ms",
+    "ratio",
+    "ci_low",
+    "ci_high",
+    "verdict",
+]
+
+
+def write_compare(folder: Path, record: Row) -> None:
+    """Everything `rnnbench compare` writes: compare.csv, not_compared.csv, compare.json,
+    compare.md (fit for a CI job summary) and the plot of the ratios."""
+    rows, skipped = record["compared"], record["not_compared"]
+    write_csv(folder / "compare.csv", rows, [*COMPARE_COLUMNS, "baseline_run", "samples"])
+    write_csv(folder / "not_compared.csv", skipped)
+    write_json(folder / "compare.json", record)
+    if rows and _drawn(record):
+        plot_ratios(rows, record["threshold_pct"] / 100, folder / "compare.png")
+    counts = {
+        v: sum(r["verdict"] == v for r in rows) for v in dict.fromkeys(r["verdict"] for r in rows)
+    }
+    text = [
+        "# rnnbench compare\n",
+        f"Baseline run: {rows[0]['baseline_run'] if rows else record['runs'][0]}. Ratio: the "
+        f"later run's median time over the baseline's (above 1 is slower), {record['method']}. "
+        f"A row is slower or faster when its interval excludes 1 and the ratio differs from 1 "
+        f"by more than {record['threshold_pct']:g} %.\n",
+        ", ".join(f"{n} {v}" for v, n in counts.items()) + "\n"
+        if counts
+        else "Nothing to compare.\n",
+        markdown_table(rows, COMPARE_COLUMNS) + "\n" if rows else "",
+        _image(record, "ratios", "compare.png") if rows else "",
+    ]
+    if skipped:
+        columns = list(dict.fromkeys(k for r in skipped for k in r))
+        text += ["## Not compared\n", markdown_table(skipped, columns) + "\n"]
+    (folder / "compare.md").write_text("\n".join(t for t in text if t))
 
 
 def _drawn(record: Row) -> bool:

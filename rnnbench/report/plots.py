@@ -78,6 +78,38 @@ def plot_speed(rows: Sequence[Row], path: Path) -> Path:
     return _save(fig, path, right=1 - 1.4 / fig.get_figwidth())
 
 
+def plot_ratios(rows: Sequence[Row], threshold: float, path: Path) -> Path:
+    """`rnnbench compare`'s ratios: a horizontal bar per row (run, backend, size, phase) at
+    its ratio with its confidence interval as whiskers, log axis, the band of no significant
+    change (1 / (1 + threshold) to 1 + threshold) shaded. ``rows``: compare rows (run,
+    backend, size, phase, ratio, ci_low, ci_high, verdict)."""
+    plt = _pyplot()
+    colours = {"slower": "crimson", "faster": "seagreen"}
+    labels = [f"{r['backend']} {r['size']} {r['phase']} ({r['run']})" for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(rows)))
+    ys = list(range(len(rows)))[::-1]
+    for y, r in zip(ys, rows, strict=True):
+        ax.errorbar(
+            r["ratio"],
+            y,
+            xerr=[[r["ratio"] - r["ci_low"]], [r["ci_high"] - r["ratio"]]],
+            fmt="o",
+            color=colours.get(r["verdict"], "grey"),
+            capsize=3,
+        )
+    ax.axvspan(1 / (1 + threshold), 1 + threshold, color="grey", alpha=0.15)
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_xlabel("new median / old median (log); whiskers: 95 % interval")
+    ax.set_title(
+        f"Ratios against the first run (shaded: within {threshold:.0%}; red slower, green faster)"
+    )
+    ax.grid(axis="x", which="both", alpha=0.3)
+    return _save(fig, path)
+
+
 def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Path:
     """||dL/dh_(T-k)|| / ||dL/dh_T|| against k on a log axis, a panel per activation, a colour
     per alpha: theory dotted, the float64 reference thick and pale, each backend thin; an x
