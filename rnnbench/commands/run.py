@@ -121,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="numpy",
         metavar="NAME",
         help="backend every other is set against: per size and phase the median of the "
-        f"per-round time ratios with a confidence interval ({METHOD})",
+        f"per-round time ratios with a confidence interval ({METHOD.replace('%', '%%')})",
     )
     parser.add_argument(
         "--isolate",
