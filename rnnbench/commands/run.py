@@ -188,6 +188,14 @@ def execute(args: argparse.Namespace) -> int:
         f"{overhead['fixed_s'] * 1e6:.2f} us per call ({overhead['fixed_fraction'] * 100:.4f} %)"
         f"\nwall time {finished.record['wall_time_s']:.1f} s"
     )
+    machine = finished.record["machine"]
+    load = (machine.get("load_average") or [0.0])[0]
+    if load > machine["usable_cores"]:
+        print(
+            f"note: the load average was {load:.1f} on {machine['usable_cores']} cores: other "
+            "work competed for them; ratios and their intervals hold within this run, absolute "
+            "times less so (docs/compare.md)"
+        )
     print(f"results: {finished.folder}")
     return finished.exit_code()
 

@@ -57,6 +57,7 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
         "usable_cores": usable_cores(),
         "memory_total_bytes": total_memory_bytes(),
         "memory_available_bytes": available_memory_bytes(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "blas": blas_info(),

@@ -309,12 +309,13 @@ def harness_overhead(
     per_round: int = 3,
     min_rounds: int = 3,
 ) -> Overhead:
-    """Compare time_calls with a bare timing loop on the same call, in alternating rounds of
+    """Compare the harness's timing path (``interleaved_rounds`` of a ``timed_once`` unit, as
+    `rnnbench run` times every call) with a bare timing loop on the same call, in rounds of
     ``per_round`` calls each (so that drifting machine load hits both alike) until
     ``budget_s`` has passed and at least ``min_rounds`` rounds are done; then both on a call
     that does nothing."""
-    harness, bare = _interleaved(call, synchronize, per_round, min_rounds, budget_s)
-    noop_harness, noop_bare = _interleaved(_nothing, _nothing, 500, 20, 0.0)
+    harness, bare = _alternating(call, synchronize, per_round, min_rounds, budget_s)
+    noop_harness, noop_bare = _alternating(_nothing, _nothing, 500, 20, 0.0)
     return Overhead(
         harness_s=statistics.median(harness),
         bare_s=statistics.median(bare),
@@ -326,7 +327,7 @@ def _nothing(*args: Any) -> None:
     return None
 
 
-def _interleaved(
+def _alternating(
     call: Callable[[], Any],
     synchronize: Callable[[Any], None],
     per_round: int,
@@ -339,7 +340,8 @@ def _interleaved(
     begin = clock()
     rounds = 0
     while rounds < min_rounds or clock() - begin < budget_s:
-        harness.extend(time_calls(call, synchronize, repeats=per_round).samples)
+        timed = interleaved_rounds({0: timed_once(call, synchronize)}, {0: (per_round, 0)})
+        harness.extend(timed.timed(0))
         for _ in range(per_round):
             start = clock()
             call()
