@@ -64,7 +64,8 @@ def dims(size: str) -> dict[str, int]:
 
 
 def get_backend(name: str, device: str = "cpu") -> Any:
-    """The backend ``name`` on ``device``, built once per process.
+    """The backend ``name`` on ``device``, built once per process, by the registry's
+    availability policy.
 
     NotImplementedError (a skip) when it cannot run here: unknown at this commit, its
     module or framework missing. A backend that exists but fails to import or build for
@@ -73,26 +74,46 @@ def get_backend(name: str, device: str = "cpu") -> Any:
     """
     key = (name, device)
     if key not in _backends:
-        from rnnbench.registry import get_backend as build
-
-        try:
-            _backends[key] = build(name) if device == "cpu" else build(name, device=device)
-        except LookupError as exc:  # UnknownBackendError: not registered at this commit
-            _backends[key] = NotImplementedError(f"backend {name!r} unknown: {exc}")
-        except ImportError as exc:  # BackendUnavailableError, FrameworkMissingError (no GPU)
-            missing = type(exc).__name__ == "FrameworkMissingError"  # absent at old commits
-            cause = exc.__cause__
-            if not missing and cause is not None and not isinstance(cause, ImportError):
-                raise
-            _backends[key] = NotImplementedError(f"backend {name!r} unavailable: {exc}")
-        except (TypeError, ValueError) as exc:  # no such device at this commit or backend
-            if device == "cpu":
-                raise
-            _backends[key] = NotImplementedError(f"backend {name!r} on {device}: {exc}")
+        _backends[key] = _resolve(name, device)
     backend = _backends[key]
     if isinstance(backend, NotImplementedError):
         raise backend
     return backend
+
+
+def _resolve(name: str, device: str) -> Any:
+    """The backend on ``device``, or a NotImplementedError to skip with (a device the backend
+    does not declare or this machine lacks is a skip); raises when it fails to load."""
+    try:
+        from rnnbench.registry import resolve_backend
+    except ImportError:  # a commit from before the registry's availability policy
+        if device != "cpu":
+            return NotImplementedError(f"no device {device!r} at this commit")
+        return _resolve_by_exceptions(name)
+    try:
+        found = resolve_backend(name, device)
+    except LookupError as exc:  # UnknownBackendError: not registered at this commit
+        return NotImplementedError(f"backend {name!r} unknown: {exc}")
+    if found.status == "skipped":
+        return NotImplementedError(f"backend {name!r} unavailable: {found.reason}")
+    if found.status == "failed":
+        raise RuntimeError(found.reason)
+    return found.backend
+
+
+def _resolve_by_exceptions(name: str) -> Any:
+    """``_resolve`` at a commit without ``resolve_backend``: the policy read off
+    ``get_backend``'s exceptions."""
+    from rnnbench.registry import get_backend as build
+
+    try:
+        return build(name)
+    except LookupError as exc:  # UnknownBackendError: not registered at this commit
+        return NotImplementedError(f"backend {name!r} unknown: {exc}")
+    except ImportError as exc:  # BackendUnavailableError
+        if exc.__cause__ is not None and not isinstance(exc.__cause__, ImportError):
+            raise
+        return NotImplementedError(f"backend {name!r} unavailable: {exc}")
 
 
 def check_supports(backend: Any, problem: Problem) -> None:

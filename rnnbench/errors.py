@@ -25,3 +25,8 @@ class FrameworkMissingError(BackendUnavailableError):
     """What a backend needs is absent here: its framework is not installed, or the device
     asked for does not exist. The conformance kit skips such a backend; any other failure to
     load is a failure."""
+
+
+class BackendNameClashError(BackendUnavailableError):
+    """Two installed targets claim one backend name (a built-in and an entry point, or two
+    entry points): rnnbench will not pick one, so asking for that name is an error."""

@@ -112,11 +112,6 @@ class Backend(Generic[A]):
         harness measure it from the outside."""
         return None
 
-    @classmethod
-    def library_version(cls) -> str:
-        """Version of the framework behind the backend."""
-        return np.__version__
-
     # -- the public contract --------------------------------------------------------------
     def cell(self, params: Params[A], x_t: A, h_prev: A, *, activation: str) -> A:
         """One step: x_t (B, D), h_prev (B, H) -> h_t (B, H)."""

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from rnnbench.errors import InputError
+from rnnbench.presets import Size
 from rnnbench.problems import ARRAY_NAMES, Problem, make_data
 
 
@@ -71,3 +73,11 @@ def test_last_step_cotangent_is_zero_before_the_last_step():
 def test_invalid_field_is_named(field, value):
     with pytest.raises(ValueError, match=f"Problem.{field}"):
         Problem(**{field: value})
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.0, True, "3"])
+def test_problem_and_size_check_their_dimensions_alike(value):
+    with pytest.raises(InputError, match=rf"^Problem\.D must be an integer >= 1, got {value!r}$"):
+        Problem(D=value)
+    with pytest.raises(InputError, match=rf"^size D must be an integer >= 1, got {value!r}$"):
+        Size(T=1, B=1, D=value, H=1)

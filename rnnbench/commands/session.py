@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.commands.options import EXIT_FAILED, EXIT_OK
-from rnnbench.errors import BackendUnavailableError, UnknownBackendError
 from rnnbench.harness.machine import check_device, machine_info
 from rnnbench.harness.progress import Progress
 from rnnbench.harness.record import run_identity
@@ -24,7 +23,7 @@ from rnnbench.harness.run_folder import new_run_folder
 from rnnbench.harness.threads import limit_threads
 from rnnbench.interface import Backend
 from rnnbench.presets import Size
-from rnnbench.registry import backend_names, get_backend
+from rnnbench.registry import backend_names, resolve_backend
 from rnnbench.report.plots import plots_unavailable
 from rnnbench.report.tables import Row, status_row
 
@@ -37,29 +36,25 @@ Write = Callable[[Path, Row, Tables], None]
 
 @dataclass
 class Selected:
-    """A backend chosen for a command: the instance, or None with the reason it cannot run."""
+    """A backend chosen for a command: the instance, or None with the reason it cannot run
+    and its ``status`` ("skipped" or "failed", the registry's availability policy)."""
 
     name: str
     backend: Backend | None
     reason: str = ""
     requested: bool = False
+    status: str = "ok"
 
 
 def select_backends(names: Sequence[str] | None, device: str = "cpu") -> list[Selected]:
-    """The backends named (or every known one), constructed on ``device``;
+    """The backends named (or every known one) on ``device``, resolved by
+    ``registry.resolve_backend``;
     UnknownBackendError for an unknown name."""
     requested = names is not None
     selected = []
     for name in dict.fromkeys(names or backend_names()):
-        try:
-            selected.append(Selected(name, get_backend(name, device), requested=requested))
-        except BackendUnavailableError as exc:
-            selected.append(Selected(name, None, str(exc), requested))
-        except UnknownBackendError:
-            raise
-        except Exception as exc:
-            reason = f"failed to construct: {type(exc).__name__}: {exc}"
-            selected.append(Selected(name, None, reason, requested))
+        found = resolve_backend(name, device)
+        selected.append(Selected(name, found.backend, found.reason, requested, found.status))
     return selected
 
 
@@ -80,7 +75,9 @@ class Finished:
             if r["status"] in ("failed", "disagrees")
         ]
         problems += [
-            f"{s.name}: not available" for s in self.selection if s.requested and not s.backend
+            f"{s.name}: not available"
+            for s in self.selection
+            if s.requested and s.status == "skipped"
         ]
         if problems:
             fail("; ".join(problems))
@@ -117,7 +114,9 @@ def run_session(
     with new_run_folder(out, command) as folder:
         tables, entries = measure(backends, progress)
         unrunnable = [
-            status_row(s.name, "", "skipped", s.reason) for s in selection if s.backend is None
+            status_row(s.name, "load" if s.status == "failed" else "", s.status, s.reason)
+            for s in selection
+            if s.backend is None
         ]
         tables["status"] = unrunnable + tables["status"]
         progress.show("writing the report")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from rnnbench.errors import BackendUnavailableError, FrameworkMissingError, UnknownBackendError
-from rnnbench.registry import backend_names, get_backend
+from rnnbench.errors import UnknownBackendError
+from rnnbench.registry import Availability, backend_names, resolve_backend
 
 KIT_DIR = Path(__file__).resolve().parent
 PROFILE_ENV = "RNNBENCH_PROFILE"
@@ -158,17 +158,21 @@ def _wants_backends(metafunc: pytest.Metafunc) -> bool:
 
 @pytest.fixture(scope="session")
 def backend(backend_name: str, pytestconfig: pytest.Config):
-    """The backend under test, built once per session. Skipped with the reason when its
-    framework or device is absent here (or the device is not declared); an error, with the
-    reason, when it is present but fails to load (a broken plugin or install)."""
+    """The backend under test, built once per session, by the registry's availability policy
+    (``resolve_backend``): skipped with the reason when its framework or device is absent
+    here (or the device is not declared); an error, with the reason, when it is present but
+    fails to load (a broken plugin or install, a name two plugins claim)."""
     try:
-        return get_backend(backend_name, device=selected_device(pytestconfig))
-    except (FrameworkMissingError, ValueError) as exc:
-        pytestconfig.stash[_UNAVAILABLE][backend_name] = str(exc)
-        pytest.skip(f"backend {backend_name!r} unavailable: {exc}")
-    except (BackendUnavailableError, UnknownBackendError) as exc:
-        pytestconfig.stash[_UNAVAILABLE][backend_name] = f"FAILED TO LOAD: {exc}"
-        pytest.fail(f"backend {backend_name!r} failed to load: {exc}", pytrace=False)
+        found = resolve_backend(backend_name, device=selected_device(pytestconfig))
+    except UnknownBackendError as exc:
+        found = Availability(backend_name, "failed", reason=str(exc))
+    if found.status == "skipped":
+        pytestconfig.stash[_UNAVAILABLE][backend_name] = found.reason
+        pytest.skip(f"backend {backend_name!r} unavailable: {found.reason}")
+    if found.status == "failed":
+        pytestconfig.stash[_UNAVAILABLE][backend_name] = f"FAILED TO LOAD: {found.reason}"
+        pytest.fail(f"backend {backend_name!r} failed to load: {found.reason}", pytrace=False)
+    return found.backend
 
 
 def _uses_backend(item: pytest.Item) -> bool:

@@ -125,7 +125,7 @@ RUN_SUMMARY_COLUMNS = [
     "fwd ms",
     "bwd ms",
     "bptt ms",
-    "bptt x base [95% CI]",
+    "bptt x base",
     "bptt GFLOP/s",
     "% GEMM",
     "first bptt s",
@@ -164,7 +164,7 @@ def run_summary(tables: dict[str, list[Row]], baseline: str = "numpy") -> list[R
                 "fwd ms": _ms(fwd.get("median_s")),
                 "bwd ms": _ms(speed.get((*key, "backward"), {}).get("median_s")),
                 "bptt ms": _ms(bptt.get("median_s")),
-                "bptt x base [95% CI]": "baseline"
+                "bptt x base": "baseline"
                 if status["backend"] == baseline
                 else ratio_text(ratios.get(key)),
                 "bptt GFLOP/s": bptt.get("gflops"),
