@@ -24,11 +24,11 @@ from rnnbench.commands.session import Tables, run_session, settings_record
 from rnnbench.harness.machine import available_memory_bytes
 from rnnbench.harness.measure import (
     OVERHEAD_SIZE,
-    agreement_rows,
+    check_backend,
     measure_overhead,
-    memory_row,
     phase_samples,
     ratio_rows,
+    sample_rows,
     size_columns,
     speed_rows,
 )
@@ -36,7 +36,6 @@ from rnnbench.harness.progress import Progress
 from rnnbench.harness.statistics import METHOD
 from rnnbench.harness.timing import (
     MIN_REPEATS,
-    Rounds,
     gemm_rate,
     interleaved_rounds,
     planned_calls,
@@ -45,7 +44,7 @@ from rnnbench.harness.workers import PHASES, Runner, open_runners
 from rnnbench.interface import Backend
 from rnnbench.presets import DEFAULT_PRESET, PRESETS, DecaySettings, Size, check_fits
 from rnnbench.problems import DTYPES, make_data
-from rnnbench.reference import ReferenceOutputs, reference_outputs
+from rnnbench.reference import reference_outputs
 from rnnbench.report.pages import write_run
 from rnnbench.report.tables import (
     RUN_SUMMARY_COLUMNS,
@@ -364,7 +363,7 @@ def measure_size(
             status, message = failure(failures[name])
         else:
             status, message = check_backend(
-                runners[name], base_of[name], size, settings, reference, tables
+                runners[name].outputs, base_of[name], size, settings.dtype, reference, tables
             )
         if status == "ok" or status == "disagrees":
             base = {**base_of[name], "activation": settings.activation}
@@ -375,49 +374,3 @@ def measure_size(
                 )
         tables["status"].append(status_row(name, size.label, status, message))
         progress.advance()
-
-
-def check_backend(
-    runner: Runner,
-    base: Row,
-    size: Size,
-    settings: RunSettings,
-    reference: ReferenceOutputs,
-    tables: Tables,
-) -> tuple[str, str]:
-    """Agreement and memory rows of one backend (appended to ``tables``), and its status:
-    "ok", "disagrees" (an output misses the tolerance) or what ``failure`` makes of an
-    exception."""
-    try:
-        result = runner.outputs()
-    except Exception as exc:
-        return failure(exc)
-    rows = agreement_rows(base, result, reference, settings.dtype, size.T)
-    tables["agreement"] += rows
-    tables["memory"].append(memory_row(base, result.peak, size, settings.dtype))
-    worst = max(rows, key=lambda r: r["error"] / r["tolerance"])
-    if worst["passed"]:
-        return "ok", ""
-    return "disagrees", (
-        f"{worst['quantity']} error {worst['error']:.3g} > tolerance {worst['tolerance']:.3g}"
-    )
-
-
-def sample_rows(rounds: Rounds, base_of: Mapping[str, Row], activation: str) -> list[Row]:
-    """Every timed call: backend and size columns, phase, round, its position in that
-    round's shuffled order and its seconds."""
-    rows = []
-    for r, order in enumerate(rounds.order):
-        for position, (name, phase) in enumerate(order):
-            seconds = rounds.samples[(name, phase)][r]
-            rows.append(
-                {
-                    **base_of[name],
-                    "activation": activation,
-                    "phase": phase,
-                    "round": r,
-                    "position": position,
-                    "seconds": seconds,
-                }
-            )
-    return rows

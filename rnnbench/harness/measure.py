@@ -5,7 +5,7 @@ loop."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +16,7 @@ from rnnbench.interface import Backend, Inputs
 from rnnbench.presets import Size
 from rnnbench.problems import make_data
 from rnnbench.reference import ReferenceBackend, ReferenceOutputs
-from rnnbench.report.tables import Row
+from rnnbench.report.tables import Row, failure
 from rnnbench.tolerances import normwise_error, tolerance
 
 
@@ -184,6 +184,52 @@ def ratio_rows(base: Row, samples: Samples, baseline: str, baseline_samples: Sam
 
 #: the fewest per-round pairs a ratio is computed from
 MIN_PAIRS = 3
+
+
+def check_backend(
+    outputs: Callable[[], BackendOutputs],
+    base: Row,
+    size: Size,
+    dtype: str,
+    reference: ReferenceOutputs,
+    tables: dict[str, list[Row]],
+) -> tuple[str, str]:
+    """Agreement and memory rows of one backend (appended to ``tables``) from what
+    ``outputs`` returns (a Runner's), and its status: "ok", "disagrees" (an output misses the
+    tolerance) or what ``failure`` makes of an exception."""
+    try:
+        result = outputs()
+    except Exception as exc:
+        return failure(exc)
+    rows = agreement_rows(base, result, reference, dtype, size.T)
+    tables["agreement"] += rows
+    tables["memory"].append(memory_row(base, result.peak, size, dtype))
+    worst = max(rows, key=lambda r: r["error"] / r["tolerance"])
+    if worst["passed"]:
+        return "ok", ""
+    return "disagrees", (
+        f"{worst['quantity']} error {worst['error']:.3g} > tolerance {worst['tolerance']:.3g}"
+    )
+
+
+def sample_rows(rounds: timing.Rounds, base_of: Mapping[str, Row], activation: str) -> list[Row]:
+    """Every timed call: backend and size columns, phase, round, its position in that
+    round's shuffled order and its seconds."""
+    rows = []
+    for r, order in enumerate(rounds.order):
+        for position, (name, phase) in enumerate(order):
+            seconds = rounds.samples[(name, phase)][r]
+            rows.append(
+                {
+                    **base_of[name],
+                    "activation": activation,
+                    "phase": phase,
+                    "round": r,
+                    "position": position,
+                    "seconds": seconds,
+                }
+            )
+    return rows
 
 
 #: the size at which the harness's overhead is measured against a bare timing loop
