@@ -229,7 +229,7 @@ def execute(args: argparse.Namespace) -> int:
         for row in skipped:
             what = " ".join(str(row[k]) for k in ("run", *KEY) if k in row)
             print(f"not compared: {what}: {row['reason']}")
-        print(f"ratio: new median / old median, 95 % interval by {statistics.METHOD}")
+        print(f"ratio: new median / old median; interval: {statistics.METHOD}")
         print(f"results: {folder.path}")
     if args.fail_above is not None:
         slower = slowdowns(rows, args.fail_above / 100)
