@@ -221,6 +221,21 @@ class JaxBackend(Backend[Any]):
             )
         return unroll_s + bptt_s
 
+    def bptt_memory_bytes(
+        self, inputs: Inputs[Any], *, activation: str, truncate: int | None = None
+    ) -> int | None:
+        """Temporaries plus outputs (less outputs aliased to arguments) of the compiled BPTT
+        program for these inputs, from XLA's memory analysis (None if XLA gives none)."""
+        p = inputs.params
+        args = (p.W_xh, p.W_hh, p.b, inputs.xs, inputs.h0, inputs.dhs)
+        k = self._window(truncate, inputs.xs.shape[0])
+        with self._x64(p.W_xh):
+            compiled, _ = self._executable(_bptt_program, activation, k, args)
+        stats = compiled.memory_analysis()
+        if stats is None:
+            return None
+        return stats.temp_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes
+
     @staticmethod
     def _window(truncate: int | None, T: int) -> int | None:
         """The truncation window, None when it covers the whole sequence."""

@@ -33,6 +33,8 @@ SIZES: dict[str, dict[str, int]] = {
 TINY: dict[str, int] = {"T": 6, "B": 2, "D": 4, "H": 4}
 
 DTYPES: tuple[str, ...] = ("float32", "float64")
+#: devices a case can run on; a backend or machine without one skips its cases
+DEVICES: tuple[str, ...] = ("cpu", "cuda")
 
 #: the name of the float64 reference backend
 REFERENCE = "numpy"
@@ -61,29 +63,35 @@ def dims(size: str) -> dict[str, int]:
     return dict(TINY) if tiny() else dict(SIZES[size])
 
 
-def get_backend(name: str) -> Any:
-    """The backend ``name``, built once per process, by the registry's availability policy.
+def get_backend(name: str, device: str = "cpu") -> Any:
+    """The backend ``name`` on ``device``, built once per process, by the registry's
+    availability policy.
 
     NotImplementedError (a skip) when it cannot run here: unknown at this commit, its
     module or framework missing. A backend that exists but fails to import or build for
-    another reason (a bug at that commit) raises, so asv records a failure, not a skip.
+    another reason (a bug at that commit) raises, so asv records a failure, not a skip. A
+    device the backend does not declare, or that this machine lacks, is a skip too.
     """
-    if name not in _backends:
-        _backends[name] = _resolve(name)
-    backend = _backends[name]
+    key = (name, device)
+    if key not in _backends:
+        _backends[key] = _resolve(name, device)
+    backend = _backends[key]
     if isinstance(backend, NotImplementedError):
         raise backend
     return backend
 
 
-def _resolve(name: str) -> Any:
-    """The backend, or a NotImplementedError to skip with; raises when it fails to load."""
+def _resolve(name: str, device: str) -> Any:
+    """The backend on ``device``, or a NotImplementedError to skip with (a device the backend
+    does not declare or this machine lacks is a skip); raises when it fails to load."""
     try:
         from rnnbench.registry import resolve_backend
     except ImportError:  # a commit from before the registry's availability policy
+        if device != "cpu":
+            return NotImplementedError(f"no device {device!r} at this commit")
         return _resolve_by_exceptions(name)
     try:
-        found = resolve_backend(name)
+        found = resolve_backend(name, device)
     except LookupError as exc:  # UnknownBackendError: not registered at this commit
         return NotImplementedError(f"backend {name!r} unknown: {exc}")
     if found.status == "skipped":
@@ -134,6 +142,20 @@ class Case:
         hs = self.backend.unroll(i.params, i.xs, i.h0, activation=self.problem.activation)
         self.backend.synchronize(hs)
 
+    def bptt_peak_bytes(self) -> int:
+        """Peak bytes of one BPTT call above what was in use before it, as `rnnbench run`
+        measures it (``rnnbench.harness.memory.bptt_peak``: tracemalloc for NumPy, XLA's
+        memory analysis, torch's CUDA statistics, else the resident-memory high-water mark);
+        NotImplementedError (a skip) at commits without it or where it is not measurable."""
+        try:
+            from rnnbench.harness.memory import bptt_peak
+        except ImportError as exc:
+            raise NotImplementedError(f"no per-call peak memory at this commit: {exc}") from exc
+        peak, _ = bptt_peak(self.backend, self.inputs, self.problem.activation)
+        if peak.peak_bytes is None:
+            raise NotImplementedError(f"peak memory not measurable here: {peak.reason}")
+        return peak.peak_bytes
+
     def bptt(self) -> None:
         """One full backpropagation through time, waited for."""
         i = self.inputs
@@ -142,11 +164,11 @@ class Case:
             self.backend.synchronize(gradient)
 
 
-def prepare(backend_name: str, problem: Problem) -> Case:
-    """The warmed-up Case of a backend and problem, made once per process."""
-    key = (backend_name, problem)
+def prepare(backend_name: str, problem: Problem, device: str = "cpu") -> Case:
+    """The warmed-up Case of a backend and problem on ``device``, made once per process."""
+    key = (backend_name, problem, device)
     if key not in _cases:
-        backend = get_backend(backend_name)
+        backend = get_backend(backend_name, device)
         check_supports(backend, problem)
         inputs = backend.load(make_data(problem))
         warm_up = getattr(backend, "warm_up", None)  # absent before the warm_up commit

@@ -110,6 +110,12 @@ class Backend(Generic[A]):
         compiled). Later calls with the same shapes must not compile again."""
         return 0.0
 
+    def bptt_memory_bytes(self, inputs: Inputs[A], *, activation: str) -> int | None:
+        """Bytes one ``bptt`` call on these inputs allocates beyond them, where the backend
+        knows it exactly (a compiled program's memory analysis); None (the default) lets the
+        harness measure it from the outside."""
+        return None
+
     # -- the public contract --------------------------------------------------------------
     def cell(self, params: Params[A], x_t: A, h_prev: A, *, activation: str) -> A:
         """One step: x_t (B, D), h_prev (B, H) -> h_t (B, H)."""

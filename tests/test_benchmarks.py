@@ -73,7 +73,7 @@ def setup_cache(cls: type) -> object:
 
 def test_suite_has_benchmarks() -> None:
     kinds = {name.split("_")[0] for _, name in METHODS}
-    assert {"time", "peakmem", "track"} <= kinds
+    assert {"time", "track"} <= kinds
 
 
 @pytest.mark.parametrize(("cls", "name"), METHODS, ids=IDS)

@@ -82,7 +82,7 @@ def one_line_error(err: str) -> str:
 def test_help_explains_every_option(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"run", "decay", "train", "backends"}
+    assert set(commands) == {"run", "compare", "decay", "train", "backends"}
     for name, sub in commands.items():
         assert main([name, "--help"]) == 0
         text = capsys.readouterr().out
@@ -129,9 +129,9 @@ def test_run_writes_a_complete_run_folder(tmp_path, capsys):
     assert expected <= {p.name for p in folder.iterdir()}
 
     speed = pd.read_csv(folder / "speed.csv")
-    assert set(speed.phase) == {"forward", "bptt"}
-    assert len(speed) == 4  # 2 sizes x 2 phases
-    assert (speed.median_s > 0).all() and (speed.repeats == 2).all()
+    assert set(speed.phase) == {"forward", "backward", "bptt"}
+    assert len(speed) == 6  # 2 sizes x 3 phases
+    assert (speed[speed.phase != "backward"].median_s > 0).all() and (speed.repeats == 2).all()
     assert (speed.q25_s <= speed.median_s).all() and (speed.median_s <= speed.q75_s).all()
     row = speed[(speed.phase == "bptt") & (speed["T"] == 6)].iloc[0]
     flops = 3 * 2 * 6 * 2 * (3 * 4 + 4 * 4)

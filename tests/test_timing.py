@@ -59,6 +59,11 @@ def test_the_garbage_collector_is_paused_while_timing_and_restored():
     assert len(stats.samples) == 2
 
 
+def test_repeats_must_be_positive_also_when_planned():
+    with pytest.raises(ValueError, match="repeats"):
+        timing.planned_calls(1.0, repeats=0, warmup=0, budget_s=None)
+
+
 def test_repeats_must_be_positive():
     with pytest.raises(ValueError, match="repeats"):
         timing.time_calls(lambda: None, lambda r: None, repeats=0)
@@ -109,17 +114,48 @@ class RecordingBackend:
         self.log.append("sync")
 
 
-def test_measure_speed_warms_up_first_and_times_the_first_call_apart():
+def test_prepare_warms_up_first_and_times_the_first_calls_apart():
     backend = RecordingBackend()
     inputs = backend.inner.load(make_data(Size(5, 2, 3, 4).problem(dtype="float32")))
-    speed = timing.measure_speed(backend, inputs, activation="tanh", repeats=3, warmup=1)
-    assert backend.log[0] == "warm_up"
-    assert speed.compile_s == 0.25
-    calls = [e for e in backend.log if e != "sync"]
-    assert calls == ["warm_up", "unroll", "bptt"] + ["unroll"] * 4 + ["bptt"] * 4
-    assert backend.log.count("sync") == 10
-    assert len(speed.forward.samples) == len(speed.bptt.samples) == 3
-    assert speed.first_forward_s > 0 and speed.first_bptt_s > 0
+    prepared = timing.prepare(backend, inputs, "tanh")
+    assert backend.log == ["warm_up", "unroll", "sync", "bptt", "sync"]
+    assert prepared.compile_s == 0.25
+    assert prepared.first_forward_s > 0 and prepared.first_bptt_s > 0
+
+
+def test_rounds_shuffle_every_unit_once_per_round_after_warm_up_rounds(fake_clock):
+    calls = []
+
+    def unit(key):
+        def once():
+            calls.append(key)
+            fake_clock.now += 1.0
+            return {"a": 1.0, "b": 2.0, "c": 3.0}[key]
+
+        return once
+
+    units = {k: unit(k) for k in "abc"}
+    rounds = timing.interleaved_rounds(units, {k: (20, 2) for k in "abc"}, seed=1)
+    assert len(calls) == 22 * 3
+    assert [sorted(calls[i : i + 3]) for i in range(0, len(calls), 3)] == [["a", "b", "c"]] * 22
+    assert len(rounds.order) == 20 and len({tuple(o) for o in rounds.order}) > 1
+    assert rounds.timed("b") == (2.0,) * 20 and not rounds.failed
+    again = timing.interleaved_rounds(units, {k: (20, 2) for k in "abc"}, seed=1)
+    assert again.order == rounds.order  # seeded
+
+
+def test_a_unit_with_fewer_calls_sits_out_the_last_rounds_and_a_failing_one_stops():
+    def boom():
+        raise RuntimeError("broken")
+
+    units = {"fast": lambda: 1.0, "slow": lambda: 5.0, "broken": boom}
+    counts = {"fast": (6, 1), "slow": (3, 0), "broken": (6, 1)}
+    rounds = timing.interleaved_rounds(units, counts)
+    assert rounds.samples["fast"] == [1.0] * 6
+    assert rounds.samples["slow"] == [5.0] * 3 + [None] * 3
+    assert rounds.samples["broken"] == [None] * 6
+    assert isinstance(rounds.failed["broken"], RuntimeError)
+    assert all("broken" not in order for order in rounds.order)
 
 
 def test_harness_overhead_compares_medians():
@@ -171,30 +207,8 @@ def test_a_non_numpy_backend_is_measured_by_resident_memory_or_reported_na():
         assert 0.9 * n <= peak.peak_bytes <= 1.5 * n
 
 
-class SlowBackend(RecordingBackend):
-    """Every call takes one second of the fake clock."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        super().__init__()
-        self.clock = clock
-
-    def unroll(self, *args, **kwargs):
-        self.clock.now += 1.0
-        return super().unroll(*args, **kwargs)
-
-    def bptt(self, *args, **kwargs):
-        self.clock.now += 1.0
-        return super().bptt(*args, **kwargs)
-
-
-@pytest.mark.parametrize(("budget", "expected"), [(None, 7), (100.0, 7), (4.5, 4), (0.5, 3)])
-def test_a_time_budget_lowers_the_repeats_of_a_slow_backend(fake_clock, budget, expected):
-    backend = SlowBackend(fake_clock)
-    inputs = backend.inner.load(make_data(Size(3, 1, 2, 2).problem()))
-    speed = timing.measure_speed(
-        backend, inputs, activation="tanh", repeats=7, warmup=2, budget_s=budget
-    )
-    assert len(speed.forward.samples) == len(speed.bptt.samples) == expected
-    assert set(speed.bptt.samples) == {1.0}
-    warmups = 2 if expected == 7 else 1
-    assert backend.log.count("bptt") == 1 + warmups + expected
+@pytest.mark.parametrize(
+    ("budget", "expected"), [(None, (7, 2)), (100.0, (7, 2)), (4.5, (4, 1)), (0.5, (3, 1))]
+)
+def test_a_time_budget_lowers_the_calls_of_a_slow_phase(budget, expected):
+    assert timing.planned_calls(1.0, repeats=7, warmup=2, budget_s=budget) == expected

@@ -6,4 +6,4 @@ Each module defines ``NAME``, ``SUMMARY``, ``add_arguments(parser)`` and
 """
 
 #: the commands in the order ``rnnbench --help`` lists them
-COMMANDS = ("run", "decay", "train", "backends")
+COMMANDS = ("run", "compare", "decay", "train", "backends")

@@ -74,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dtype", choices=DTYPES, default=defaults.dtype, help="precision")
     parser.add_argument("--seed", type=options.non_negative_int, default=0, help="data seed")
+    options.add_device_option(parser)
+    options.add_threads_option(parser)
     options.add_output_options(parser)
 
 
@@ -100,6 +102,8 @@ def execute(args: argparse.Namespace) -> int:
         write=write_decay,
         quiet=args.quiet,
         out=args.out,
+        device=args.device,
+        threads=args.threads,
     )
     print(text_table(finished.tables["decay_summary"], DECAY_SUMMARY_COLUMNS))
     print(f"results: {finished.folder}")

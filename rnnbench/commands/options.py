@@ -94,6 +94,30 @@ def add_backend_option(sub: argparse.ArgumentParser) -> None:
     )
 
 
+def add_device_option(sub: argparse.ArgumentParser) -> None:
+    """``--device cpu|cuda``."""
+    sub.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where the backends run; with cuda, peak memory is device memory and the record "
+        "names the GPU, its driver and the frameworks' CUDA versions; backends without the "
+        "device are skipped",
+    )
+
+
+def add_threads_option(sub: argparse.ArgumentParser) -> None:
+    """``--threads N``."""
+    sub.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="thread count of every framework: BLAS pools (threadpoolctl, and "
+        "OMP/OPENBLAS/MKL_NUM_THREADS), torch.set_num_threads, and for N=1 XLA's CPU client; "
+        "the record states what was in force (default: each library's own)",
+    )
+
+
 def add_output_options(sub: argparse.ArgumentParser) -> None:
     """``--out`` and ``--quiet``, for the commands that write a run folder."""
     sub.add_argument(

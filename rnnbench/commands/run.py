@@ -1,13 +1,17 @@
 """`rnnbench run`: speed, agreement with the float64 reference and peak BPTT memory of every
 backend over a size sweep, the harness's own overhead, and the decay study.
 
-Sizes are the outer loop, so one float64 reference is alive at a time. A backend that
+Sizes are the outer loop, so one float64 reference is alive at a time. At each size the
+backends are timed in interleaved rounds (a fresh random order each round) and every
+backend's time is set against the baseline's with a confidence interval from the per-round
+pairs. With ``--isolate`` each backend runs in a worker process of its own. A backend that
 raises is recorded in a status row and the run goes on with the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,12 +24,23 @@ from rnnbench.commands.session import Tables, run_session, settings_record
 from rnnbench.harness.machine import available_memory_bytes
 from rnnbench.harness.measure import (
     OVERHEAD_SIZE,
-    measure_backend,
+    check_backend,
     measure_overhead,
+    phase_samples,
+    ratio_rows,
+    sample_rows,
     size_columns,
+    speed_rows,
 )
 from rnnbench.harness.progress import Progress
-from rnnbench.harness.timing import MIN_REPEATS, gemm_rate
+from rnnbench.harness.statistics import METHOD
+from rnnbench.harness.timing import (
+    MIN_REPEATS,
+    gemm_rate,
+    interleaved_rounds,
+    planned_calls,
+)
+from rnnbench.harness.workers import PHASES, Runner, open_runners
 from rnnbench.interface import Backend
 from rnnbench.presets import DEFAULT_PRESET, PRESETS, DecaySettings, Size, check_fits
 from rnnbench.problems import DTYPES, make_data
@@ -35,6 +50,7 @@ from rnnbench.report.tables import (
     RUN_SUMMARY_COLUMNS,
     Row,
     failure,
+    ratio_note,
     run_summary,
     status_row,
     text_table,
@@ -76,7 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cell activation of the timed runs",
     )
     parser.add_argument(
-        "--repeats", type=options.positive_int, help="timed calls per size (default: the preset's)"
+        "--repeats",
+        type=options.positive_int,
+        help="timed rounds per size: each round times one call of every backend and phase, "
+        "in a fresh random order (default: the preset's)",
     )
     parser.add_argument(
         "--warmup",
@@ -91,7 +110,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"backend gets fewer timed calls, never fewer than {MIN_REPEATS} "
         "(default: the preset's)",
     )
-    parser.add_argument("--seed", type=options.non_negative_int, default=0, help="data seed")
+    parser.add_argument(
+        "--seed",
+        type=options.non_negative_int,
+        default=0,
+        help="data seed; also seeds each size's round order",
+    )
+    parser.add_argument(
+        "--baseline",
+        default="numpy",
+        metavar="NAME",
+        help="backend every other is set against: per size and phase the median of the "
+        f"per-round time ratios with a confidence interval ({METHOD.replace('%', '%%')})",
+    )
+    parser.add_argument(
+        "--isolate",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="run each backend in a worker process of its own, so frameworks' thread pools "
+        "never share a process",
+    )
+    options.add_device_option(parser)
+    options.add_threads_option(parser)
     parser.add_argument("--no-decay", action="store_true", help="skip the gradient-decay section")
     options.add_output_options(parser)
 
@@ -107,6 +147,10 @@ def execute(args: argparse.Namespace) -> int:
         warmup=preset.warmup if args.warmup is None else args.warmup,
         budget_s=preset.budget_s if args.max_time is None else args.max_time,
         seed=args.seed,
+        baseline=args.baseline,
+        isolate=args.isolate,
+        device=args.device,
+        threads=args.threads,
     )
     check_settings(settings)
     decay_settings = None if args.no_decay else DecaySettings()
@@ -128,9 +172,12 @@ def execute(args: argparse.Namespace) -> int:
         write=write_run,
         quiet=args.quiet,
         out=args.out,
+        device=settings.device,
+        threads=settings.threads,
     )
-    summary = run_summary(finished.tables)
+    summary = run_summary(finished.tables, settings.baseline)
     print(text_table(summary, RUN_SUMMARY_COLUMNS))
+    print(ratio_note(settings.baseline))
     for row in summary:
         if row["status"] != "ok":
             print(f"{row['backend']} {row['size']}: {row['status']}: {row['message']}")
@@ -141,6 +188,14 @@ def execute(args: argparse.Namespace) -> int:
         f"{overhead['fixed_s'] * 1e6:.2f} us per call ({overhead['fixed_fraction'] * 100:.4f} %)"
         f"\nwall time {finished.record['wall_time_s']:.1f} s"
     )
+    machine = finished.record["machine"]
+    load = (machine.get("load_average") or [0.0])[0]
+    if load > machine["usable_cores"]:
+        print(
+            f"note: the load average was {load:.1f} on {machine['usable_cores']} cores: other "
+            "work competed for them; ratios and their intervals hold within this run, absolute "
+            "times less so (docs/compare.md)"
+        )
     print(f"results: {finished.folder}")
     return finished.exit_code()
 
@@ -156,6 +211,10 @@ class RunSettings:
     warmup: int
     budget_s: float | None
     seed: int
+    baseline: str = "numpy"
+    isolate: bool = False
+    device: str = "cpu"
+    threads: int | None = None
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -179,12 +238,12 @@ def run(
     progress: Progress,
 ) -> tuple[Tables, Row]:
     """Everything `rnnbench run` measures for ``backends`` (runnable, by name): the tables
-    (speed, agreement, memory, gemm, status, and decay_curves and decay_summary unless
-    ``decay_settings`` is None) and the record's entries: the harness overhead
-    (``measure_overhead``) and the wall seconds of each section."""
+    (TABLES, and decay_curves and decay_summary unless ``decay_settings`` is None) and the
+    record's entries: the harness overhead (``measure_overhead``), the wall seconds of each
+    section and how the timing was done."""
     sections: dict[str, float] = {}
     with _timed_section(sections, "benchmark_s"):
-        tables = benchmark(backends, settings, progress)
+        tables, threads = benchmark(backends, settings, progress)
     progress.show(f"harness overhead (numpy BPTT at {OVERHEAD_SIZE.label})")
     with _timed_section(sections, "overhead_s"):
         overhead = measure_overhead()
@@ -194,7 +253,18 @@ def run(
             study = decay.decay_study(backends, decay_settings, progress)
         tables.update(decay_curves=study["decay_curves"], decay_summary=study["decay_summary"])
         tables["status"] += study["status"]
-    return tables, {"harness_overhead": overhead, "section_wall_s": sections}
+    entries = {
+        "harness_overhead": overhead,
+        "section_wall_s": sections,
+        "timing": {
+            "scheme": "interleaved rounds, a fresh random order per round (seeded by --seed "
+            "and the size's index), one call of every backend and phase per round",
+            "ratio": "median of per-round ratios against the baseline; " + METHOD,
+            "isolation": "a worker process per backend" if settings.isolate else "one process",
+            "threads_by_backend": threads,
+        },
+    }
+    return tables, entries
 
 
 @contextmanager
@@ -207,52 +277,100 @@ def _timed_section(sections: dict[str, float], name: str) -> Iterator[None]:
         sections[name] = time.perf_counter() - start
 
 
-def benchmark(backends: Mapping[str, Backend], settings: RunSettings, progress: Progress) -> Tables:
-    """Speed, agreement and memory rows of every backend at every size, the GEMM rates, and a
-    status row per backend and size."""
-    tables: Tables = {
-        "speed": [],
-        "agreement": [],
-        "memory": [],
-        "gemm": [],
-        "status": [],
+def benchmark(
+    backends: Mapping[str, Backend], settings: RunSettings, progress: Progress
+) -> tuple[Tables, Row]:
+    """Speed (forward, backward, forward + BPTT), ratios against the baseline, agreement and
+    memory rows of every backend at every size, every timed sample, the GEMM rates and a
+    status row per backend and size; and the thread settings in force where each backend
+    ran. At each size every backend is first loaded, warmed up and called once, then timed
+    in interleaved rounds (``timing.interleaved_rounds``), then checked and its memory
+    measured."""
+    tables: Tables = {name: [] for name in TABLES}
+    with open_runners(
+        backends,
+        isolate=settings.isolate,
+        device=settings.device,
+        requested_threads=settings.threads,
+    ) as (runners, not_started):
+        for name, exc in not_started.items():
+            for size in settings.sizes:
+                tables["status"].append(status_row(name, size.label, *failure(exc)))
+        for index, size in enumerate(settings.sizes):
+            measure_size(runners, settings, size, index, tables, progress)
+        threads = {name: runner.threads() for name, runner in runners.items()}
+    return tables, threads
+
+
+#: the tables of `rnnbench run`'s benchmark, in the order they are written
+TABLES = ("speed", "ratios", "samples", "agreement", "memory", "gemm", "status")
+
+
+def measure_size(
+    runners: Mapping[str, Runner],
+    settings: RunSettings,
+    size: Size,
+    index: int,
+    tables: Tables,
+    progress: Progress,
+) -> None:
+    """Everything `rnnbench run` measures at one size, appended to ``tables``."""
+    progress.show(f"GEMM rate at {size.label}")
+    rate = gemm_rate(size, settings.dtype)
+    tables["gemm"].append({**size_columns(size, settings.dtype), **vars(rate)})
+    progress.advance()
+    problem = size.problem(activation=settings.activation, dtype=settings.dtype, seed=settings.seed)
+    with np.errstate(all="ignore"):
+        reference = reference_outputs(make_data(problem))
+    failures: dict[str, Exception] = {}
+    prepared = {}
+    for name, runner in runners.items():
+        progress.show(f"{name} {size.label}: warm-up and first calls")
+        try:
+            prepared[name] = runner.load(problem)
+        except Exception as exc:
+            failures[name] = exc
+    units = {
+        (name, phase): functools.partial(runners[name].time, phase)
+        for name in prepared
+        for phase in PHASES
     }
-    for size in settings.sizes:
-        progress.show(f"GEMM rate at {size.label}")
-        rate = gemm_rate(size, settings.dtype)
-        tables["gemm"].append({**size_columns(size, settings.dtype), **vars(rate)})
-        progress.advance()
-        data = make_data(
-            size.problem(activation=settings.activation, dtype=settings.dtype, seed=settings.seed)
+    counts = {
+        (name, phase): planned_calls(
+            first, repeats=settings.repeats, warmup=settings.warmup, budget_s=settings.budget_s
         )
-        with np.errstate(all="ignore"):
-            reference = reference_outputs(data)
-        for name, backend in backends.items():
-            progress.show(f"{name} {size.label}")
-            status, message = "ok", ""
-            try:
-                rows = measure_backend(
-                    name,
-                    backend,
-                    data,
-                    reference,
-                    rate,
-                    repeats=settings.repeats,
-                    warmup=settings.warmup,
-                    budget_s=settings.budget_s,
+        for name, ready in prepared.items()
+        for phase, first in zip(PHASES, (ready.first_forward_s, ready.first_bptt_s), strict=True)
+    }
+    progress.show(f"{size.label}: {len(prepared)} backends in interleaved rounds")
+    rounds = interleaved_rounds(units, counts, seed=settings.seed + index)
+    for (name, _), exc in rounds.failed.items():
+        failures.setdefault(name, exc)
+    base_of = {
+        name: {"backend": name, **size_columns(size, settings.dtype), "device": settings.device}
+        for name in runners
+    }
+    samples = {
+        name: phase_samples(rounds.samples[(name, "forward")], rounds.samples[(name, "bptt")])
+        for name in prepared
+        if name not in failures
+    }
+    tables["samples"] += sample_rows(rounds, base_of, settings.activation)
+    for name in runners:
+        progress.show(f"{name} {size.label}: agreement and memory")
+        status, message = "ok", ""
+        if name in failures:
+            status, message = failure(failures[name])
+        else:
+            status, message = check_backend(
+                runners[name].outputs, base_of[name], size, settings.dtype, reference, tables
+            )
+        if status == "ok" or status == "disagrees":
+            base = {**base_of[name], "activation": settings.activation}
+            tables["speed"] += speed_rows(base, size, prepared[name], samples[name], rate)
+            if settings.baseline in samples:
+                tables["ratios"] += ratio_rows(
+                    base, samples[name], settings.baseline, samples[settings.baseline]
                 )
-            except Exception as exc:
-                status, message = failure(exc)
-            else:
-                for table, table_rows in rows.items():
-                    tables[table] += table_rows
-                worst = max(rows["agreement"], key=lambda r: r["error"] / r["tolerance"])
-                if not worst["passed"]:
-                    status = "disagrees"
-                    message = (
-                        f"{worst['quantity']} error {worst['error']:.3g} > tolerance "
-                        f"{worst['tolerance']:.3g}"
-                    )
-            tables["status"].append(status_row(name, size.label, status, message))
-            progress.advance()
-    return tables
+        tables["status"].append(status_row(name, size.label, status, message))
+        progress.advance()

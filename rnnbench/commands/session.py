@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.commands.options import EXIT_FAILED, EXIT_OK
-from rnnbench.harness.machine import machine_info
+from rnnbench.harness.machine import check_device, machine_info
 from rnnbench.harness.progress import Progress
+from rnnbench.harness.record import run_identity
 from rnnbench.harness.run_folder import new_run_folder
+from rnnbench.harness.threads import limit_threads
 from rnnbench.interface import Backend
 from rnnbench.presets import Size
 from rnnbench.registry import backend_names, resolve_backend
+from rnnbench.report.plots import plots_unavailable
 from rnnbench.report.tables import Row, status_row
 
 Tables = dict[str, list[Row]]
@@ -43,13 +46,14 @@ class Selected:
     status: str = "ok"
 
 
-def select_backends(names: Sequence[str] | None) -> list[Selected]:
-    """The backends named (or every known one), resolved by ``registry.resolve_backend``;
+def select_backends(names: Sequence[str] | None, device: str = "cpu") -> list[Selected]:
+    """The backends named (or every known one) on ``device``, resolved by
+    ``registry.resolve_backend``;
     UnknownBackendError for an unknown name."""
     requested = names is not None
     selected = []
     for name in dict.fromkeys(names or backend_names()):
-        found = resolve_backend(name)
+        found = resolve_backend(name, device)
         selected.append(Selected(name, found.backend, found.reason, requested, found.status))
     return selected
 
@@ -90,10 +94,20 @@ def run_session(
     write: Write,
     quiet: bool,
     out: str,
+    device: str = "cpu",
+    threads: int | None = None,
 ) -> Finished:
-    """Run ``measure`` on the selected backends into a new run folder under ``out``, written
-    by ``write``; nothing is kept if anything raises."""
-    selection = select_backends(backend_names)
+    """Run ``measure`` on the selected backends (built on ``device``, with every framework's
+    thread count set to ``threads``) into a new run folder under ``out``, written by
+    ``write``; nothing is kept if anything raises. Whether plots can be drawn is settled
+    before anything is measured: without matplotlib they are skipped with a note."""
+    check_device(device)
+    no_plots = plots_unavailable()
+    if no_plots:
+        print(f"rnnbench: note: {no_plots}; plots will be skipped", file=sys.stderr)
+    limit_threads(threads)
+    selection = select_backends(backend_names, device)
+    limit_threads(threads)  # torch's pool, now that the frameworks are imported
     backends = {s.name: s.backend for s in selection if s.backend is not None}
     progress = Progress(count_tasks(len(backends)) + 1, enabled=not quiet)
     started = time.perf_counter()
@@ -108,6 +122,7 @@ def run_session(
         progress.show("writing the report")
         record = {
             "command": command,
+            **run_identity(device, threads),
             "argv": sys.argv,
             **entries,
             "backends": [
@@ -115,7 +130,8 @@ def run_session(
                 for s in selection
             ],
             "wall_time_s": time.perf_counter() - started,
-            "machine": machine_info(),
+            "machine": machine_info(device),
+            "plots": no_plots or "drawn",
         }
         write(folder.path, record, tables)
         progress.advance()

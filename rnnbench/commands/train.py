@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=options.non_negative_int, help="seed of data and initial weights"
     )
+    options.add_device_option(parser)
+    options.add_threads_option(parser)
     options.add_output_options(parser)
 
 
@@ -87,6 +89,8 @@ def execute(args: argparse.Namespace) -> int:
         write=write_train,
         quiet=args.quiet,
         out=args.out,
+        device=args.device,
+        threads=args.threads,
     )
     print(text_table(finished.tables["train_outcomes"], ["scenario", "backend", "outcome"]))
     print(f"results: {finished.folder}")

@@ -1,4 +1,5 @@
-"""What this machine is: CPU, cores, memory, BLAS and thread settings, library versions.
+"""What this machine is: host name, CPU, cores, memory, BLAS and thread settings, library
+versions, and its NVIDIA GPU when a run asks for CUDA.
 
 Nothing here imports a framework: versions come from package metadata, and a framework's
 thread count is read only if that framework is already imported.
@@ -10,11 +11,20 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
+import shutil
+import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rnnbench.errors import InputError
+
+#: the devices a command can run on
+DEVICES = ("cpu", "cuda")
+_NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
 
 #: distributions whose versions every run record names
 LIBRARIES: tuple[str, ...] = (
@@ -37,20 +47,74 @@ THREAD_VARIABLES: tuple[str, ...] = (
 )
 
 
-def machine_info() -> dict[str, Any]:
-    """Everything a run record says about the machine, as JSON-ready values."""
-    return {
+def machine_info(device: str = "cpu") -> dict[str, Any]:
+    """Everything a run record says about the machine, as JSON-ready values (with the GPU's
+    name, driver and the frameworks' CUDA versions when ``device`` is "cuda")."""
+    info = {
+        "hostname": socket.gethostname(),
         "cpu": cpu_model(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable_cores(),
         "memory_total_bytes": total_memory_bytes(),
         "memory_available_bytes": available_memory_bytes(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "blas": blas_info(),
         "threads": thread_settings(),
         "versions": library_versions(),
     }
+    if device == "cuda":
+        info["gpu"] = gpu_info()
+    return info
+
+
+def check_device(device: str) -> None:
+    """InputError, in one line, unless ``device`` is one of DEVICES and, for "cuda", this
+    machine has an NVIDIA driver (nothing is imported to find out)."""
+    if device not in DEVICES:
+        raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cuda" and not _NVIDIA_DRIVER.exists() and shutil.which("nvidia-smi") is None:
+        raise InputError(
+            "--device cuda: this machine has no NVIDIA GPU driver (no "
+            f"{_NVIDIA_DRIVER}, no nvidia-smi on PATH); run with --device cpu"
+        )
+
+
+def gpu_info() -> dict[str, Any]:
+    """The GPUs nvidia-smi reports (name, driver, memory) and the CUDA versions of the
+    frameworks already imported (torch's CUDA and cuDNN, JAX's devices)."""
+    info: dict[str, Any] = {"gpus": []}
+    if shutil.which("nvidia-smi") is not None:
+        query = "name,driver_version,memory.total"
+        try:
+            text = subprocess.run(
+                ["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.SubprocessError) as exc:
+            info["gpus"] = f"nvidia-smi failed: {exc}"
+        else:
+            keys = query.split(",")
+            info["gpus"] = [
+                dict(zip(keys, (v.strip() for v in line.split(",")), strict=False))
+                for line in text.splitlines()
+                if line.strip()
+            ]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch_cuda"] = torch.version.cuda
+        info["torch_cudnn"] = torch.backends.cudnn.version() if torch.cuda.is_available() else None
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        try:
+            info["jax_devices"] = [d.device_kind for d in jax.devices("gpu")]
+        except RuntimeError as exc:
+            info["jax_devices"] = f"none: {exc}"
+    return info
 
 
 def cpu_model() -> str:

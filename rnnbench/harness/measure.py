@@ -1,18 +1,22 @@
-"""One backend on one problem, as `rnnbench run` measures it: speed rows (forward and BPTT),
-agreement rows (every output against the float64 reference) and a memory row; and the
-harness's own overhead against a bare timing loop."""
+"""The rows `rnnbench run` makes of what it measured: speed rows (forward, backward,
+forward + BPTT), ratios against a baseline backend, agreement rows (every output against the
+float64 reference) and a memory row; and the harness's own overhead against a bare timing
+loop."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from rnnbench.cells import bptt_flops, forward_flops
-from rnnbench.harness import memory, timing
-from rnnbench.interface import Backend
+from rnnbench.harness import memory, statistics, timing
+from rnnbench.interface import Backend, Inputs
 from rnnbench.presets import Size
-from rnnbench.problems import ProblemData, make_data
+from rnnbench.problems import make_data
 from rnnbench.reference import ReferenceBackend, ReferenceOutputs
-from rnnbench.report.tables import Row
+from rnnbench.report.tables import Row, failure
 from rnnbench.tolerances import normwise_error, tolerance
 
 
@@ -21,73 +25,40 @@ def size_columns(size: Size, dtype: str) -> Row:
     return {"size": size.label, "T": size.T, "B": size.B, "D": size.D, "H": size.H, "dtype": dtype}
 
 
-def measure_backend(
-    name: str,
-    backend: Backend,
-    data: ProblemData,
-    reference: ReferenceOutputs,
-    rate: timing.GemmRate,
-    *,
-    repeats: int,
-    warmup: int,
-    budget_s: float | None,
-) -> dict[str, list[Row]]:
-    """Speed, agreement and memory rows of one backend on one problem; ``repeats``, ``warmup``
-    and ``budget_s`` as in ``timing.measure_speed``."""
-    problem = data.problem
-    size = Size(problem.T, problem.B, problem.D, problem.H)
-    base = {"backend": name, **size_columns(size, problem.dtype)}
-    inputs = backend.load(data)
-    speed = timing.measure_speed(
-        backend,
-        inputs,
-        activation=problem.activation,
-        repeats=repeats,
-        warmup=warmup,
-        budget_s=budget_s,
-    )
-    speed_rows = []
-    for phase, stats, first, flops in (
-        ("forward", speed.forward, speed.first_forward_s, forward_flops(size)),
-        ("bptt", speed.bptt, speed.first_bptt_s, bptt_flops(size)),
-    ):
-        gflops = flops / stats.median / 1e9
-        speed_rows.append(
-            {
-                **base,
-                "activation": problem.activation,
-                "phase": phase,
-                "repeats": len(stats.samples),
-                "median_s": stats.median,
-                "q25_s": stats.q25,
-                "q75_s": stats.q75,
-                "min_s": min(stats.samples),
-                "max_s": max(stats.samples),
-                "spread": stats.spread,
-                "first_call_s": first,
-                "compile_s": speed.compile_s,
-                "warm_up_wall_s": speed.warm_up_wall_s,
-                "steps_per_s": size.T / stats.median,
-                "gflops": gflops,
-                "gemm_gflops": rate.gflops,
-                "pct_of_gemm": 100 * gflops / rate.gflops,
-            }
-        )
-    forward, bptt = timing.backend_calls(backend, inputs, problem.activation)
+@dataclass(frozen=True)
+class BackendOutputs:
+    """What one backend computed at one size, as NumPy: ``outputs`` by quantity (as in
+    ReferenceOutputs) and the peak memory of the BPTT call that produced the gradients."""
+
+    peak: memory.PeakMemory
+    outputs: dict[str, np.ndarray]
+
+
+def backend_outputs(backend: Backend, inputs: Inputs, activation: str) -> BackendOutputs:
+    """Peak memory of one BPTT call (``memory.bptt_peak``), then the forward states
+    hs (T, B, H) and every gradient, as NumPy."""
+    forward, _ = timing.backend_calls(backend, inputs, activation)
     with np.errstate(all="ignore"):
-        peak, grads = memory.peak_memory(bptt, backend.synchronize, inputs.xs)
+        peak, grads = memory.bptt_peak(backend, inputs, activation)
         outputs = {
             "unroll": backend.to_numpy(forward()),
             **dict(backend.grads_to_numpy(grads).items()),
         }
-    del grads
-    allowed = tolerance(problem.dtype, problem.T)
-    agreement_rows = []
+    return BackendOutputs(peak, outputs)
+
+
+def agreement_rows(
+    base: Row, result: BackendOutputs, reference: ReferenceOutputs, dtype: str, T: int
+) -> list[Row]:
+    """One row per quantity: its normwise error against the float64 reference, the
+    tolerance and whether it passed; ``base``: the backend and size columns."""
+    allowed = tolerance(dtype, T)
+    rows = []
     for quantity, expected in reference.outputs.items():
-        if outputs[quantity] is None:  # hs of a backend that declares no per-step adjoints
+        if result.outputs[quantity] is None:  # hs of a backend that declares no adjoints
             continue
-        error = normwise_error(outputs[quantity], expected, reference.scales[quantity])
-        agreement_rows.append(
+        error = normwise_error(result.outputs[quantity], expected, reference.scales[quantity])
+        rows.append(
             {
                 **base,
                 "quantity": quantity,
@@ -96,8 +67,13 @@ def measure_backend(
                 "passed": error <= allowed,
             }
         )
-    bound = size.activation_bytes(problem.dtype)
-    memory_row = {
+    return rows
+
+
+def memory_row(base: Row, peak: memory.PeakMemory, size: Size, dtype: str) -> Row:
+    """The memory row: peak bytes of one BPTT call against the activation-storage bound."""
+    bound = size.activation_bytes(dtype)
+    return {
         **base,
         "peak_bytes": peak.peak_bytes,
         "bound_bytes": bound,
@@ -105,7 +81,157 @@ def measure_backend(
         "method": peak.method,
         "note": peak.reason or memory.MEMORY_METHODS[peak.method],
     }
-    return {"speed": speed_rows, "agreement": agreement_rows, "memory": [memory_row]}
+
+
+#: the phases of a speed table: forward (unroll), backward (BPTT minus forward, per round)
+#: and bptt (forward + BPTT, one call of ``Backend.bptt``)
+SPEED_PHASES = ("forward", "backward", "bptt")
+
+
+Samples = dict[str, list[float | None]]
+
+
+def phase_samples(forward: Sequence[float | None], bptt: Sequence[float | None]) -> Samples:
+    """Per phase of SPEED_PHASES, the seconds of every round (None where the phase was not
+    timed): backward is bptt minus forward of the same round, where both were timed."""
+    return {
+        "forward": list(forward),
+        "backward": [
+            None if f is None or b is None else b - f for f, b in zip(forward, bptt, strict=True)
+        ],
+        "bptt": list(bptt),
+    }
+
+
+def speed_rows(
+    base: Row,
+    size: Size,
+    prepared: timing.Prepared,
+    samples: Samples,
+    rate: timing.GemmRate,
+) -> list[Row]:
+    """A row per phase with samples: the median, quartiles, extremes and spread of its
+    timed calls, its first call and compile time, steps per second and GFLOP/s against the
+    GEMM rate. ``samples``: per phase, seconds by round (``phase_samples``)."""
+    flops = {
+        "forward": forward_flops(size),
+        "backward": bptt_flops(size) - forward_flops(size),
+        "bptt": bptt_flops(size),
+    }
+    first = {
+        "forward": prepared.first_forward_s,
+        "backward": prepared.first_bptt_s - prepared.first_forward_s,
+        "bptt": prepared.first_bptt_s,
+    }
+    rows = []
+    for phase in SPEED_PHASES:
+        timed = tuple(s for s in samples[phase] if s is not None)
+        if not timed:
+            continue
+        stats = timing.TimingStats(timed)
+        median = stats.median
+        gflops = flops[phase] / median / 1e9 if median > 0 else None
+        rows.append(
+            {
+                **base,
+                "phase": phase,
+                "repeats": len(stats.samples),
+                "median_s": median,
+                "q25_s": stats.q25,
+                "q75_s": stats.q75,
+                "min_s": min(stats.samples),
+                "max_s": max(stats.samples),
+                "spread": stats.spread,
+                "first_call_s": first[phase],
+                "compile_s": prepared.compile_s,
+                "warm_up_wall_s": prepared.warm_up_wall_s,
+                "steps_per_s": size.T / median if median > 0 else None,
+                "gflops": gflops,
+                "gemm_gflops": rate.gflops,
+                "pct_of_gemm": None if gflops is None else 100 * gflops / rate.gflops,
+            }
+        )
+    return rows
+
+
+def ratio_rows(base: Row, samples: Samples, baseline: str, baseline_samples: Samples) -> list[Row]:
+    """Per phase, the backend's time over the baseline's (``statistics.paired_ratio`` of the
+    per-round pairs) with its confidence interval. ``samples`` and ``baseline_samples``:
+    per phase, seconds by round (``phase_samples``). A phase with fewer than MIN_PAIRS
+    rounds in which both times are > 0 gets no row."""
+    rows = []
+    for phase in SPEED_PHASES:
+        pairs = [
+            (a, b)
+            for a, b in zip(samples[phase], baseline_samples[phase], strict=True)
+            if a is not None and b is not None and a > 0 and b > 0
+        ]
+        if len(pairs) < MIN_PAIRS:
+            continue
+        ratio = statistics.paired_ratio([a for a, _ in pairs], [b for _, b in pairs])
+        rows.append(
+            {
+                **base,
+                "phase": phase,
+                "baseline": baseline,
+                "ratio": ratio.ratio,
+                "ci_low": ratio.low,
+                "ci_high": ratio.high,
+                "pairs": ratio.n,
+                "interval": "median of per-round ratios; " + statistics.METHOD,
+            }
+        )
+    return rows
+
+
+#: the fewest per-round pairs a ratio is computed from
+MIN_PAIRS = 3
+
+
+def check_backend(
+    outputs: Callable[[], BackendOutputs],
+    base: Row,
+    size: Size,
+    dtype: str,
+    reference: ReferenceOutputs,
+    tables: dict[str, list[Row]],
+) -> tuple[str, str]:
+    """Agreement and memory rows of one backend (appended to ``tables``) from what
+    ``outputs`` returns (a Runner's), and its status: "ok", "disagrees" (an output misses the
+    tolerance) or what ``failure`` makes of an exception."""
+    try:
+        result = outputs()
+    except Exception as exc:
+        return failure(exc)
+    rows = agreement_rows(base, result, reference, dtype, size.T)
+    tables["agreement"] += rows
+    tables["memory"].append(memory_row(base, result.peak, size, dtype))
+    worst = max(rows, key=lambda r: r["error"] / r["tolerance"])
+    if worst["passed"]:
+        return "ok", ""
+    return "disagrees", (
+        f"{worst['quantity']} error {worst['error']:.3g} > tolerance {worst['tolerance']:.3g}"
+    )
+
+
+def sample_rows(rounds: timing.Rounds, base_of: Mapping[str, Row], activation: str) -> list[Row]:
+    """Every timed call: backend and size columns, phase, round, its position in that
+    round's shuffled order and its seconds."""
+    rows = []
+    for r, order in enumerate(rounds.order):
+        for position, (name, phase) in enumerate(order):
+            seconds = rounds.samples[(name, phase)][r]
+            rows.append(
+                {
+                    **base_of[name],
+                    "activation": activation,
+                    "phase": phase,
+                    "round": r,
+                    "position": position,
+                    "seconds": seconds,
+                }
+            )
+    return rows
 
 
 #: the size at which the harness's overhead is measured against a bare timing loop

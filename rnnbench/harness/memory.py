@@ -1,5 +1,7 @@
-"""Peak memory of one backend call: tracemalloc for NumPy arrays, the resident-memory
-high-water mark (Linux) for frameworks whose allocations tracemalloc does not see."""
+"""Peak memory of one backend call: the compiled program's memory analysis where the
+backend has one (XLA), torch's peak-memory statistics on a CUDA device, tracemalloc for
+NumPy arrays, and the resident-memory high-water mark (Linux) for other frameworks whose
+allocations tracemalloc does not see."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import ctypes
 import ctypes.util
 import gc
 import re
+import sys
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from rnnbench.harness.timing import backend_calls
+from rnnbench.interface import Backend, Grads, Inputs
 
 MEMORY_METHODS: dict[str, str] = {
     "tracemalloc": (
@@ -25,6 +31,16 @@ MEMORY_METHODS: dict[str, str] = {
         "(Linux VmHWM after clear_refs, malloc_trim first): pages the call newly touched, from "
         "any allocator, page-granular; memory the framework's allocator kept from earlier "
         "calls is not counted, workspaces and thread stacks are; one call after warm-up"
+    ),
+    "xla-memory-analysis": (
+        "bytes the compiled BPTT program allocates beyond its arguments, from XLA's memory "
+        "analysis of it (temporaries plus outputs, less outputs aliased to arguments): what "
+        "one call needs, on the host or on the device, independent of allocator caching"
+    ),
+    "torch-cuda": (
+        "torch.cuda.max_memory_allocated during the BPTT call minus the memory allocated "
+        "before it (peak statistics reset first): device memory of tensors, cached blocks "
+        "not counted, cuDNN/cuBLAS workspaces allocated through torch counted"
     ),
 }
 
@@ -39,6 +55,19 @@ class PeakMemory:
     reason: str = ""
 
 
+def bptt_peak(backend: Backend, inputs: Inputs, activation: str) -> tuple[PeakMemory, Grads]:
+    """Peak memory of one BPTT call of ``backend`` on native ``inputs``, and its gradients:
+    the backend's own figure (``Backend.bptt_memory_bytes``, e.g. XLA's analysis) where it
+    has one, else ``peak_memory``."""
+    _, bptt = backend_calls(backend, inputs, activation)
+    analysed = backend.bptt_memory_bytes(inputs, activation=activation)
+    if analysed is not None:
+        grads = bptt()
+        backend.synchronize(grads)
+        return PeakMemory(int(analysed), "xla-memory-analysis"), grads
+    return peak_memory(bptt, backend.synchronize, inputs.xs)
+
+
 def peak_memory(
     call: Callable[[], Any], synchronize: Callable[[Any], None], native: Any
 ) -> tuple[PeakMemory, Any]:
@@ -47,6 +76,9 @@ def peak_memory(
     RSS high-water mark otherwise (or 'n/a' with the reason)."""
     if isinstance(native, np.ndarray):
         return _tracemalloc_peak(call, synchronize)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(native, torch.Tensor) and native.is_cuda:
+        return _torch_cuda_peak(torch, native.device, call, synchronize)
     unavailable = _rss_hwm_unavailable()
     if unavailable:
         reason = (
@@ -76,6 +108,18 @@ def _tracemalloc_peak(
         if started:
             tracemalloc.stop()
     return PeakMemory(max(0, peak - before), "tracemalloc"), result
+
+
+def _torch_cuda_peak(
+    torch: Any, device: Any, call: Callable[[], Any], synchronize: Callable[[Any], None]
+) -> tuple[PeakMemory, Any]:
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    result = call()
+    synchronize(result)
+    peak = torch.cuda.max_memory_allocated(device)
+    return PeakMemory(max(0, peak - before), "torch-cuda"), result
 
 
 _STATUS = Path("/proc/self/status")

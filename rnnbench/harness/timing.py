@@ -1,22 +1,24 @@
-"""Measuring what a backend call takes: wall time, compile and first-call time, this
-machine's GEMM rate at the shapes the network uses, and the harness's own overhead (peak
-memory is ``harness.memory``).
+"""Measuring what a backend call takes: wall time, compile and first-call time, interleaved
+rounds across backends, this machine's GEMM rate at the shapes the network uses, and the
+harness's own overhead (peak memory is ``harness.memory``, ratios ``harness.statistics``).
 
 Rules every measurement here keeps: arrays are native before the clock starts (``load``
 is never timed); ``warm_up`` runs first and its compile time is reported apart; the first
 call after it is timed on its own; every timed region ends with ``backend.synchronize``
-on the result; the garbage collector is paused while timing.
+on the result; the garbage collector is paused while timing; backends compared with each
+other are timed in interleaved rounds, in a fresh random order each round.
 """
 
 from __future__ import annotations
 
 import gc
+import random
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -63,7 +65,7 @@ def time_calls(
     after ``warmup`` untimed ones."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    with _gc_paused():
+    with gc_paused():
         for _ in range(warmup):
             synchronize(call())
         samples = []
@@ -80,7 +82,7 @@ def time_first_call(call: Callable[[], Any], synchronize: Callable[[Any], None])
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -91,16 +93,14 @@ def _gc_paused() -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class SpeedMeasurement:
-    """One backend at one size: compile seconds (as ``warm_up`` reports them), wall seconds of
-    ``warm_up`` itself, the first forward and BPTT call after it, and the timed repeats."""
+class Prepared:
+    """A backend made ready at one size: compile seconds (as ``warm_up`` reports them), wall
+    seconds of ``warm_up`` itself, and the first forward and BPTT call after it."""
 
     compile_s: float
     warm_up_wall_s: float
     first_forward_s: float
     first_bptt_s: float
-    forward: TimingStats
-    bptt: TimingStats
 
 
 def backend_calls(
@@ -118,47 +118,112 @@ def backend_calls(
     return forward, bptt
 
 
-#: the fewest timed calls a time budget may cut a phase to
-MIN_REPEATS = 3
-
-
-def measure_speed(
-    backend: Backend,
-    inputs: Inputs,
-    *,
-    activation: str,
-    repeats: int,
-    warmup: int,
-    budget_s: float | None = None,
-) -> SpeedMeasurement:
-    """Warm up, then time the first call and ``repeats`` calls of forward and of BPTT.
-
-    With ``budget_s``, a phase whose first call is slow gets fewer timed calls, about
-    ``budget_s / first call`` but never fewer than MIN_REPEATS, and at most one warm-up call.
-    """
+def prepare(backend: Backend, inputs: Inputs, activation: str) -> Prepared:
+    """``warm_up``, then the first forward and the first BPTT call, each timed on its own."""
     start = clock()
     compile_s = backend.warm_up(inputs, activation=activation)
     warm_up_wall_s = clock() - start
     forward, bptt = backend_calls(backend, inputs, activation)
-    sync = backend.synchronize
-    first_forward_s = time_first_call(forward, sync)
-    first_bptt_s = time_first_call(bptt, sync)
+    first_forward_s = time_first_call(forward, backend.synchronize)
+    first_bptt_s = time_first_call(bptt, backend.synchronize)
+    return Prepared(float(compile_s), warm_up_wall_s, first_forward_s, first_bptt_s)
 
-    def timed(call: Callable[[], Any], first_s: float) -> TimingStats:
-        n, w = repeats, warmup
-        if budget_s is not None and first_s * repeats > budget_s:
-            n = max(MIN_REPEATS, min(repeats, int(budget_s / max(first_s, 1e-9))))
-            w = min(warmup, 1)
-        return time_calls(call, sync, repeats=n, warmup=w)
 
-    return SpeedMeasurement(
-        compile_s=float(compile_s),
-        warm_up_wall_s=warm_up_wall_s,
-        first_forward_s=first_forward_s,
-        first_bptt_s=first_bptt_s,
-        forward=timed(forward, first_forward_s),
-        bptt=timed(bptt, first_bptt_s),
-    )
+#: the fewest timed calls a time budget may cut a phase to
+MIN_REPEATS = 3
+
+
+def planned_calls(
+    first_s: float, *, repeats: int, warmup: int, budget_s: float | None
+) -> tuple[int, int]:
+    """(timed, untimed warm-up) calls of a phase whose first call took ``first_s``: with
+    ``budget_s``, a slow phase gets about ``budget_s / first_s`` timed calls, never fewer
+    than MIN_REPEATS, and at most one warm-up call."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if budget_s is not None and first_s * repeats > budget_s:
+        n = max(MIN_REPEATS, min(repeats, int(budget_s / max(first_s, 1e-9))))
+        return n, min(warmup, 1)
+    return repeats, warmup
+
+
+def timed_once(call: Callable[[], Any], synchronize: Callable[[Any], None]) -> Callable[[], float]:
+    """A zero-argument function that calls ``call`` once, synchronized, and returns the
+    seconds it took: a unit of ``interleaved_rounds``."""
+
+    def once() -> float:
+        start = clock()
+        synchronize(call())
+        return clock() - start
+
+    return once
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Rounds(Generic[K]):
+    """What ``interleaved_rounds`` measured: per unit, its seconds in every round (None in a
+    round it did not take part in); the order the units ran in each timed round; and the
+    units that raised, with the exception (their samples stop there)."""
+
+    samples: dict[K, list[float | None]]
+    order: list[list[K]]
+    failed: dict[K, Exception]
+
+    def timed(self, key: K) -> tuple[float, ...]:
+        """The samples of ``key`` in round order, without the rounds it missed."""
+        return tuple(s for s in self.samples[key] if s is not None)
+
+
+def interleaved_rounds(
+    units: Mapping[K, Callable[[], float]],
+    counts: Mapping[K, tuple[int, int]],
+    *,
+    seed: int = 0,
+) -> Rounds[K]:
+    """Time every unit in rounds, each round one call of every unit in a freshly shuffled
+    order, so that load which comes and goes hits all units alike (Google Benchmark's random
+    interleaving, asv's rounds).
+
+    ``units``: key -> a function that makes one timed call and returns its seconds (see
+    ``timed_once``; it may run in another process). ``counts``: key -> (timed, warm-up)
+    calls, as ``planned_calls`` gives them: the untimed warm-up rounds come first, and a unit
+    with fewer timed calls than others sits out the last rounds. A unit that raises is
+    recorded in ``failed`` and takes no further part. The garbage collector is paused
+    throughout; ``seed`` seeds the shuffles.
+    """
+    rng = random.Random(seed)
+    failed: dict[K, Exception] = {}
+    samples: dict[K, list[float | None]] = {key: [] for key in units}
+    order: list[list[K]] = []
+    n_warmup = max((w for _, w in counts.values()), default=0)
+    n_timed = max((n for n, _ in counts.values()), default=0)
+    with gc_paused():
+        for r in range(n_warmup + n_timed):
+            timed = r >= n_warmup
+            wanted = [
+                key
+                for key in units
+                if key not in failed
+                and (r - n_warmup < counts[key][0] if timed else r < counts[key][1])
+            ]
+            rng.shuffle(wanted)
+            for key in wanted:
+                try:
+                    seconds = units[key]()
+                except Exception as exc:
+                    failed[key] = exc
+                    continue
+                if timed:
+                    samples[key].append(seconds)
+            if timed:
+                order.append([key for key in wanted if key not in failed])
+                for key in units:
+                    if len(samples[key]) < len(order):
+                        samples[key].append(None)
+    return Rounds(samples, order, failed)
 
 
 @dataclass(frozen=True)
@@ -244,12 +309,13 @@ def harness_overhead(
     per_round: int = 3,
     min_rounds: int = 3,
 ) -> Overhead:
-    """Compare time_calls with a bare timing loop on the same call, in alternating rounds of
+    """Compare the harness's timing path (``interleaved_rounds`` of a ``timed_once`` unit, as
+    `rnnbench run` times every call) with a bare timing loop on the same call, in rounds of
     ``per_round`` calls each (so that drifting machine load hits both alike) until
     ``budget_s`` has passed and at least ``min_rounds`` rounds are done; then both on a call
     that does nothing."""
-    harness, bare = _interleaved(call, synchronize, per_round, min_rounds, budget_s)
-    noop_harness, noop_bare = _interleaved(_nothing, _nothing, 500, 20, 0.0)
+    harness, bare = _alternating(call, synchronize, per_round, min_rounds, budget_s)
+    noop_harness, noop_bare = _alternating(_nothing, _nothing, 500, 20, 0.0)
     return Overhead(
         harness_s=statistics.median(harness),
         bare_s=statistics.median(bare),
@@ -261,7 +327,7 @@ def _nothing(*args: Any) -> None:
     return None
 
 
-def _interleaved(
+def _alternating(
     call: Callable[[], Any],
     synchronize: Callable[[Any], None],
     per_round: int,
@@ -274,7 +340,8 @@ def _interleaved(
     begin = clock()
     rounds = 0
     while rounds < min_rounds or clock() - begin < budget_s:
-        harness.extend(time_calls(call, synchronize, repeats=per_round).samples)
+        timed = interleaved_rounds({0: timed_once(call, synchronize)}, {0: (per_round, 0)})
+        harness.extend(timed.timed(0))
         for _ in range(per_round):
             start = clock()
             call()

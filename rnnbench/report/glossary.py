@@ -22,9 +22,21 @@ GLOSSARY: dict[str, str] = {
     "dtype": "precision of the run; in decay_summary.csv the curve's (float64 for the reference)",
     "activation": "cell activation f: tanh, relu, sigmoid or identity",
     # speed.csv
-    "phase": "`forward` (one `unroll` call) or `bptt` (one `bptt` call: forward + BPTT)",
-    "repeats": "timed calls of the phase (fewer than `--repeats` when `--max-time` ran out, "
-    "never fewer than 3)",
+    "phase": "`forward` (one `unroll` call), `bptt` (one `bptt` call: forward + BPTT) or "
+    "`backward` (bptt minus forward of the same round)",
+    "device": "where the backend ran: `cpu` or `cuda` (`--device`)",
+    "repeats": "timed calls of the phase, one per round (fewer than `--repeats` when "
+    "`--max-time` ran out, never fewer than 3)",
+    # samples.csv
+    "round": "samples.csv: the timed round, from 0; each round times every backend and phase "
+    "once, in a fresh random order",
+    "position": "samples.csv: the call's place in its round's shuffled order, from 0",
+    "seconds": "samples.csv: seconds of one timed call",
+    # ratios.csv
+    "ci_low": "ratios.csv: lower end of the ratio's 95 % bootstrap interval",
+    "ci_high": "ratios.csv: upper end of the ratio's 95 % bootstrap interval",
+    "pairs": "ratios.csv: rounds that timed both the backend and the baseline",
+    "interval": "ratios.csv: how the ratio and its interval were computed",
     "median_s": "median seconds per call",
     "q25_s": "first quartile of the seconds per call",
     "q75_s": "third quartile of the seconds per call",
@@ -53,7 +65,8 @@ GLOSSARY: dict[str, str] = {
     "measurable)",
     "bound_bytes": "T*B*H*itemsize: the hidden states BPTT must keep, its memory lower bound",
     "ratio_to_bound": "peak_bytes / bound_bytes (below 1: an undercount)",
-    "method": "how the peak was measured: `tracemalloc`, `rss-hwm` or `n/a`",
+    "method": "how the peak was measured: `tracemalloc`, `rss-hwm`, `xla-memory-analysis`, "
+    "`torch-cuda` or `n/a`",
     "note": "what the method measures, or why memory is not measurable",
     "peak_MiB": "report.md: peak_bytes in MiB",
     "bound_MiB": "report.md: bound_bytes in MiB",
@@ -68,7 +81,8 @@ GLOSSARY: dict[str, str] = {
     "source": "`theory`, `float64 reference` or a backend name",
     "alpha": "scale of the recurrent weights, W_hh = alpha * Q with Q orthogonal",
     "k": "steps back from the last step T",
-    "ratio": "||dL/dh_(T-k)|| / ||dL/dh_T||",
+    "ratio": "decay_curves.csv: ||dL/dh_(T-k)|| / ||dL/dh_T||; ratios.csv: the backend's time "
+    "over the baseline's, the median of the per-round ratios",
     "valid": "the ratio is finite, positive and measured before the adjoint left the dtype's "
     "normal range",
     # decay_summary.csv
@@ -95,7 +109,8 @@ GLOSSARY: dict[str, str] = {
     "`diverged at step N`",
     "diverged_at": "first step whose loss or gradient was not finite (empty: none)",
     "final_loss": "mean loss over the last tenth of the steps",
-    "baseline": "loss of predicting the mean: 0.5",
+    "baseline": "train_outcomes.csv: loss of predicting the mean, 0.5; ratios.csv: the backend "
+    "the times are set against (`--baseline`)",
     "lag": "sequence length T of the task",
     "batch": "batch size",
     "hidden": "hidden width H",
@@ -106,6 +121,9 @@ GLOSSARY: dict[str, str] = {
     "seed": "seed of the data and the initial weights",
     # run summary (report.md and the terminal)
     "fwd ms": "median_s of the forward phase, in ms",
+    "bwd ms": "median_s of the backward phase (forward + BPTT minus forward, per round), in ms",
+    "bptt x base": "ratio of the bptt phase against the baseline with its 95 % interval "
+    "`[ci_low, ci_high]` (ratios.csv), or `baseline`",
     "bptt ms": "median_s of the bptt phase (forward + BPTT), in ms",
     "bptt GFLOP/s": "gflops of the bptt phase",
     "% GEMM": "pct_of_gemm of the bptt phase",

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rnnbench.report.glossary import render_markdown
-from rnnbench.report.plots import plot_decay, plot_speed, plot_training
+from rnnbench.report.plots import plot_decay, plot_ratios, plot_speed, plot_training
 from rnnbench.report.tables import (
     DECAY_SUMMARY_COLUMNS,
     REFERENCE,
@@ -14,6 +14,7 @@ from rnnbench.report.tables import (
     TRAIN_OUTCOME_COLUMNS,
     Row,
     markdown_table,
+    ratio_note,
     run_summary,
     worst_agreement,
     write_csv,
@@ -39,9 +40,9 @@ def write_run(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
     for name, rows in tables.items():
         write_csv(folder / f"{name}.csv", rows)
     write_json(folder / "run.json", record)
-    if tables["speed"]:
+    if tables["speed"] and _drawn(record):
         plot_speed(tables["speed"], folder / "speed.png")
-    if tables.get("decay_curves"):
+    if tables.get("decay_curves") and _drawn(record):
         plot_decay(tables["decay_curves"], tables["decay_summary"], folder / "decay.png")
     (folder / "report.md").write_text(run_markdown(record, tables))
 
@@ -51,11 +52,11 @@ def write_decay(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
     for name, rows in tables.items():
         write_csv(folder / f"{name}.csv", rows)
     write_json(folder / "decay.json", record)
-    if tables["decay_curves"]:
+    if tables["decay_curves"] and _drawn(record):
         plot_decay(tables["decay_curves"], tables["decay_summary"], folder / "decay.png")
     text = [
         f"# rnnbench decay\n\n{_settings_line(record)}\n",
-        decay_markdown(tables),
+        decay_markdown(tables, record),
         _status_markdown(tables["status"]),
         _machine_markdown(record["machine"]),
     ]
@@ -67,7 +68,7 @@ def write_train(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
     for name, rows in tables.items():
         write_csv(folder / f"{name}.csv", rows)
     write_json(folder / "train.json", record)
-    if tables["train_outcomes"]:
+    if tables["train_outcomes"] and _drawn(record):
         plot_training(tables["train_losses"], tables["train_outcomes"], folder / "train.png")
     shows = {r["scenario"]: r["shows"] for r in tables["train_outcomes"]}
     text = [
@@ -76,13 +77,71 @@ def write_train(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
         "from the same weights and sees the same batches. The baseline loss "
         f"{tables['train_outcomes'][0]['baseline'] if tables['train_outcomes'] else 0.5} is "
         "that of predicting the mean.\n",
-        "![training loss](train.png)\n",
+        _image(record, "training loss", "train.png"),
         "\n".join(f"- **{name}**: {text}" for name, text in shows.items()) + "\n",
         markdown_table(tables["train_outcomes"], TRAIN_OUTCOME_COLUMNS) + "\n",
         _status_markdown(tables["status"]),
         _machine_markdown(record["machine"]),
     ]
     (folder / "report.md").write_text("\n".join(t for t in text if t))
+
+
+#: the columns of `rnnbench compare`'s tables
+COMPARE_COLUMNS = [
+    "run",
+    "backend",
+    "size",
+    "dtype",
+    "phase",
+    "old_ms",
+    "new_ms",
+    "ratio",
+    "ci_low",
+    "ci_high",
+    "verdict",
+]
+
+
+def write_compare(folder: Path, record: Row) -> None:
+    """Everything `rnnbench compare` writes: compare.csv, not_compared.csv, compare.json,
+    compare.md (fit for a CI job summary) and the plot of the ratios."""
+    rows, skipped = record["compared"], record["not_compared"]
+    write_csv(folder / "compare.csv", rows, [*COMPARE_COLUMNS, "baseline_run", "samples"])
+    write_csv(folder / "not_compared.csv", skipped)
+    write_json(folder / "compare.json", record)
+    if rows and _drawn(record):
+        plot_ratios(rows, record["threshold_pct"] / 100, folder / "compare.png")
+    counts = {
+        v: sum(r["verdict"] == v for r in rows) for v in dict.fromkeys(r["verdict"] for r in rows)
+    }
+    text = [
+        "# rnnbench compare\n",
+        f"Baseline run: {rows[0]['baseline_run'] if rows else record['runs'][0]}. Ratio: the "
+        f"later run's median time over the baseline's (above 1 is slower), {record['method']}. "
+        f"A row is slower or faster when its interval excludes 1 and the ratio differs from 1 "
+        f"by more than {record['threshold_pct']:g} %.\n",
+        ", ".join(f"{n} {v}" for v, n in counts.items()) + "\n"
+        if counts
+        else "Nothing to compare.\n",
+        markdown_table(rows, COMPARE_COLUMNS) + "\n" if rows else "",
+        _image(record, "ratios", "compare.png") if rows else "",
+    ]
+    if skipped:
+        columns = list(dict.fromkeys(k for r in skipped for k in r))
+        text += ["## Not compared\n", markdown_table(skipped, columns) + "\n"]
+    (folder / "compare.md").write_text("\n".join(t for t in text if t))
+
+
+def _drawn(record: Row) -> bool:
+    """Whether the command found matplotlib before it measured (see ``plots_unavailable``)."""
+    return record.get("plots", "drawn") == "drawn"
+
+
+def _image(record: Row, alt: str, file: str) -> str:
+    """A Markdown image, or the reason it was not drawn."""
+    if _drawn(record):
+        return f"![{alt}]({file})\n"
+    return f"*Plot skipped: {record['plots']}.*\n"
 
 
 def _settings_line(record: Row) -> str:
@@ -94,7 +153,8 @@ def _settings_line(record: Row) -> str:
 def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
     """report.md of `rnnbench run`."""
     overhead = record["harness_overhead"]
-    summary = run_summary(tables)
+    baseline = record.get("settings", {}).get("baseline", "numpy")
+    summary = run_summary(tables, baseline)
     parts = [
         f"# rnnbench run (preset {record['preset']})\n",
         _settings_line(record),
@@ -106,6 +166,12 @@ def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
         f"of that BPTT call.\n",
         "## Summary\n",
         markdown_table(summary, RUN_SUMMARY_COLUMNS) + "\n",
+        ratio_note(baseline)
+        + " Timing: "
+        + record["timing"]["scheme"]
+        + "; "
+        + record["timing"]["isolation"]
+        + ". Every timed call is in samples.csv.\n",
         "What the columns mean (and the columns of the tables below they refer to):\n",
         render_markdown(dict.fromkeys([*RUN_SUMMARY_COLUMNS, *SUMMARY_SOURCES])) + "\n",
         "% GEMM above 100 means the backend beat NumPy's matmul loop at these shapes (at tiny "
@@ -116,7 +182,7 @@ def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
     if tables["speed"]:
         parts += [
             "## Speed\n",
-            "![time per call](speed.png)\n",
+            _image(record, "time per call", "speed.png"),
             markdown_table(
                 tables["speed"],
                 [
@@ -178,7 +244,7 @@ def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
             markdown_table(rows, [*columns, "remark"]) + "\n",
         ]
     if tables.get("decay_curves"):
-        parts.append(decay_markdown(tables))
+        parts.append(decay_markdown(tables, record))
     parts += [_status_markdown(tables["status"]), _machine_markdown(record["machine"])]
     return "\n".join(p for p in parts if p)
 
@@ -193,7 +259,7 @@ def _memory_remark(row: Row) -> str:
     return ""
 
 
-def decay_markdown(tables: dict[str, list[Row]]) -> str:
+def decay_markdown(tables: dict[str, list[Row]], record: Row) -> str:
     """The gradient-decay section: plot, how to read it, the per-curve table."""
     summary = tables["decay_summary"]
     backends = [r for r in summary if r["source"] != REFERENCE]
@@ -215,7 +281,7 @@ def decay_markdown(tables: dict[str, list[Row]]) -> str:
     return "\n".join(
         [
             "## Gradient decay\n",
-            "![gradient decay](decay.png)\n",
+            _image(record, "gradient decay", "decay.png"),
             "Each curve is ||dL/dh_(T-k)|| / ||dL/dh_T|| against k for a loss on the last step "
             "only, with W_hh = alpha * Q (Q orthogonal, every singular value alpha). On the log "
             "axis a straight line is geometric decay or growth; its slope is the fitted rate. "

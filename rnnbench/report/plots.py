@@ -1,16 +1,28 @@
-"""The PNG plots of the run folders: speed, gradient-decay curves and training losses.
+"""The PNG plots of the run folders: speed, ratios between runs, gradient-decay curves and
+training losses.
 
-matplotlib is imported inside the functions (``pip install 'rnnbench[report]'``).
+matplotlib is imported inside the functions (``pip install 'rnnbench[report]'``). Commands
+ask ``plots_unavailable`` before they measure anything; without matplotlib they skip the
+plots with a note, so a finished measurement is never lost for want of a plot.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rnnbench.report.tables import REFERENCE, REPORT_EXTRA, THEORY, ReportDependencyError, Row
+
+
+def plots_unavailable() -> str:
+    """Why plots cannot be drawn here ('' when they can), found without importing
+    matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return f"matplotlib is not installed ({REPORT_EXTRA})"
+    return ""
 
 
 def _pyplot() -> Any:
@@ -64,6 +76,38 @@ def plot_speed(rows: Sequence[Row], path: Path) -> Path:
     fig.legend(handles, labels, title="backend", fontsize=8, loc="center right")
     fig.suptitle("Time per call by backend and size (whiskers: interquartile range)")
     return _save(fig, path, right=1 - 1.4 / fig.get_figwidth())
+
+
+def plot_ratios(rows: Sequence[Row], threshold: float, path: Path) -> Path:
+    """`rnnbench compare`'s ratios: a horizontal bar per row (run, backend, size, phase) at
+    its ratio with its confidence interval as whiskers, log axis, the band of no significant
+    change (1 / (1 + threshold) to 1 + threshold) shaded. ``rows``: compare rows (run,
+    backend, size, phase, ratio, ci_low, ci_high, verdict)."""
+    plt = _pyplot()
+    colours = {"slower": "crimson", "faster": "seagreen"}
+    labels = [f"{r['backend']} {r['size']} {r['phase']} ({r['run']})" for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.32 * len(rows)))
+    ys = list(range(len(rows)))[::-1]
+    for y, r in zip(ys, rows, strict=True):
+        ax.errorbar(
+            r["ratio"],
+            y,
+            xerr=[[r["ratio"] - r["ci_low"]], [r["ci_high"] - r["ratio"]]],
+            fmt="o",
+            color=colours.get(r["verdict"], "grey"),
+            capsize=3,
+        )
+    ax.axvspan(1 / (1 + threshold), 1 + threshold, color="grey", alpha=0.15)
+    ax.axvline(1.0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_xlabel("new median / old median (log); whiskers: 95 % interval")
+    ax.set_title(
+        f"Ratios against the first run (shaded: within {threshold:.0%}; red slower, green faster)"
+    )
+    ax.grid(axis="x", which="both", alpha=0.3)
+    return _save(fig, path)
 
 
 def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Path:

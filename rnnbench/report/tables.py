@@ -5,12 +5,13 @@ A table is a list of rows, one dict per observation with the same keys. A status
 what happened to one backend on one task of a command (its status.csv):
 ``{"backend", "task", "status", "message"}``, the task a size label or the name of a study,
 the status one of "ok", "skipped" (the backend does not support what the task needs),
-"failed" (it raised) and "disagrees" (it ran but missed the tolerance). pandas is imported
-only inside the CSV writer (``pip install 'rnnbench[report]'``); the text tables need nothing.
+"failed" (it raised) and "disagrees" (it ran but missed the tolerance). The writers use
+only the standard library (csv, json).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Sequence
@@ -26,17 +27,7 @@ REPORT_EXTRA = "pip install 'rnnbench[report]'"
 
 
 class ReportDependencyError(RnnbenchError, ImportError):
-    """pandas or matplotlib, needed to write the report, is not installed."""
-
-
-def _pandas() -> Any:
-    try:
-        import pandas
-    except ImportError as exc:
-        raise ReportDependencyError(
-            f"writing CSV tables needs pandas, which is not installed: {REPORT_EXTRA}"
-        ) from exc
-    return pandas
+    """matplotlib, needed to draw a plot, is not installed."""
 
 
 THEORY = "theory"
@@ -47,10 +38,29 @@ REFERENCE = "float64 reference"
 
 # -- files -------------------------------------------------------------------------------------
 def write_csv(path: Path, rows: Sequence[Row], columns: Sequence[str] | None = None) -> Path:
-    """One tidy table: a row per observation, a column per variable."""
-    frame = _pandas().DataFrame(list(rows), columns=list(columns) if columns else None)
-    frame.to_csv(path, index=False)
+    """One tidy table: a row per observation, a column per variable (``columns``, or every
+    key in the order first seen); None and NaN as empty cells, floats in full precision."""
+    names = list(columns) if columns else list(dict.fromkeys(k for row in rows for k in row))
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([_csv_cell(row.get(name)) for name in names])
     return path
+
+
+def read_csv(path: Path) -> list[Row]:
+    """A table written by ``write_csv``, every cell as text ('' for None)."""
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if hasattr(value, "item") and callable(value.item):  # NumPy scalars
+        return _csv_cell(value.item())
+    return repr(value) if isinstance(value, float) else value
 
 
 def write_json(path: Path, record: Any) -> Path:
@@ -113,7 +123,9 @@ RUN_SUMMARY_COLUMNS = [
     "size",
     "status",
     "fwd ms",
+    "bwd ms",
     "bptt ms",
+    "bptt x base",
     "bptt GFLOP/s",
     "% GEMM",
     "first bptt s",
@@ -125,10 +137,15 @@ RUN_SUMMARY_COLUMNS = [
 ]
 
 
-def run_summary(tables: dict[str, list[Row]]) -> list[Row]:
-    """One row per backend and size of `rnnbench run`: medians, rates, agreement, memory."""
+def run_summary(tables: dict[str, list[Row]], baseline: str = "numpy") -> list[Row]:
+    """One row per backend and size of `rnnbench run`: medians (forward, backward, forward +
+    BPTT), the forward + BPTT time over ``baseline``'s with its interval, rates, agreement,
+    memory."""
     sizes = {r["size"] for r in tables["gemm"]} | {""}
     speed = {(r["backend"], r["size"], r["phase"]): r for r in tables["speed"]}
+    ratios = {
+        (r["backend"], r["size"]): r for r in tables.get("ratios", []) if r["phase"] == "bptt"
+    }
     memory = {(r["backend"], r["size"]): r for r in tables["memory"]}
     worst = worst_agreement(tables["agreement"])
     rows = []
@@ -145,7 +162,11 @@ def run_summary(tables: dict[str, list[Row]]) -> list[Row]:
                 "size": status["task"] or "-",
                 "status": status["status"],
                 "fwd ms": _ms(fwd.get("median_s")),
+                "bwd ms": _ms(speed.get((*key, "backward"), {}).get("median_s")),
                 "bptt ms": _ms(bptt.get("median_s")),
+                "bptt x base": "baseline"
+                if status["backend"] == baseline
+                else ratio_text(ratios.get(key)),
                 "bptt GFLOP/s": bptt.get("gflops"),
                 "% GEMM": bptt.get("pct_of_gemm"),
                 "first bptt s": bptt.get("first_call_s"),
@@ -158,6 +179,22 @@ def run_summary(tables: dict[str, list[Row]]) -> list[Row]:
             }
         )
     return rows
+
+
+def ratio_text(row: Row | None) -> str | None:
+    """``"1.11 [1.05, 1.18]"``: a ratio row's ratio and interval (None without a row)."""
+    if row is None:
+        return None
+    return f"{row['ratio']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+
+
+def ratio_note(baseline: str) -> str:
+    """What the ratio column of the run summary means."""
+    return (
+        f"bptt x base: forward + BPTT time over {baseline}'s, the median of the per-round "
+        "ratios of interleaved rounds, with its 95 % bootstrap interval (ratios.csv has "
+        "every phase); bwd = forward + BPTT minus forward, per round."
+    )
 
 
 def _ms(seconds: float | None) -> float | None:
