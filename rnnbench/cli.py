@@ -22,6 +22,7 @@ from rnnbench.commands.options import (
 )
 from rnnbench.commands.session import fail
 from rnnbench.errors import InputError, RnnbenchError, UnknownBackendError
+from rnnbench.harness import interrupts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,12 +59,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed
         return int(exc.code or 0)
     try:
-        return args.handler(args)
-    except KeyboardInterrupt:
+        with interrupts.handling():
+            return args.handler(args)
+    except KeyboardInterrupt as exc:
         if sys.stderr.isatty():
             print(file=sys.stderr)  # leave the progress bar's line
-        fail("interrupted; nothing of this run was kept (earlier runs are untouched)")
-        return EXIT_INTERRUPTED
+        code, by = EXIT_INTERRUPTED, ""
+        if isinstance(exc, interrupts.Interrupted):
+            code, by = exc.exit_code, f" by {exc}"
+        fail(f"interrupted{by}; nothing of this run was kept (earlier runs are untouched)")
+        return code
+    except SystemExit as exc:  # a plugin called sys.exit outside a guarded backend call
+        fail(f"unexpected exit (SystemExit: {exc.code!r}) inside the command; nothing was kept")
+        return EXIT_FAILED
     except (InputError, UnknownBackendError) as exc:
         fail(str(exc))
         return EXIT_USAGE

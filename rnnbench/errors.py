@@ -25,3 +25,21 @@ class FrameworkMissingError(BackendUnavailableError):
     """What a backend needs is absent here: its framework is not installed, or the device
     asked for does not exist. The conformance kit skips such a backend; any other failure to
     load is a failure."""
+
+
+class BackendFaultError(RnnbenchError):
+    """A backend misbehaved while a command ran it. The command records it as that backend's
+    failure (a "failed" status row) and goes on with the others."""
+
+
+class OutputError(BackendFaultError):
+    """What a backend returned breaks the contract: not its native array, or the wrong
+    shape, dtype or device; or it changed its inputs in place."""
+
+
+class CallTimeoutError(BackendFaultError):
+    """One call into a backend ran past the per-call time limit (``--call-timeout``)."""
+
+
+class BackendExitError(BackendFaultError):
+    """A backend raised SystemExit (called ``sys.exit``) instead of returning."""

@@ -8,6 +8,7 @@ raises is recorded in a status row and the run goes on with the others.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 from rnnbench.commands import decay, options
 from rnnbench.commands.session import Tables, run_session, settings_record
+from rnnbench.harness.guard import BackendRunner
 from rnnbench.harness.machine import available_memory_bytes
 from rnnbench.harness.measure import (
     OVERHEAD_SIZE,
@@ -91,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=options.non_negative_int, default=0, help="data seed")
     parser.add_argument("--no-decay", action="store_true", help="skip the gradient-decay section")
+    options.add_call_timeout_option(parser)
     options.add_output_options(parser)
 
 
@@ -105,6 +108,7 @@ def execute(args: argparse.Namespace) -> int:
         warmup=preset.warmup if args.warmup is None else args.warmup,
         budget_s=preset.budget_s if args.max_time is None else args.max_time,
         seed=args.seed,
+        call_timeout_s=args.call_timeout,
     )
     check_settings(settings)
     decay_settings = None if args.no_decay else DecaySettings()
@@ -126,6 +130,7 @@ def execute(args: argparse.Namespace) -> int:
         write=write_run,
         quiet=args.quiet,
         out=args.out,
+        clean_partial=args.clean_partial,
     )
     summary = run_summary(finished.tables)
     print(text_table(summary, RUN_SUMMARY_COLUMNS))
@@ -154,6 +159,7 @@ class RunSettings:
     warmup: int
     budget_s: float | None
     seed: int
+    call_timeout_s: float | None = None
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -179,17 +185,19 @@ def run(
     """Everything `rnnbench run` measures for ``backends`` (runnable, by name): the tables
     (speed, agreement, memory, gemm, status, and decay_curves and decay_summary unless
     ``decay_settings`` is None) and the record's entries: the harness overhead
-    (``measure_overhead``) and the wall seconds of each section."""
+    (``measure_overhead``) and the wall seconds of each section. Every backend call is
+    limited to ``settings.call_timeout_s``; a backend past it is not called again."""
     sections: dict[str, float] = {}
+    runner = BackendRunner(settings.call_timeout_s)
     with _timed_section(sections, "benchmark_s"):
-        tables = benchmark(backends, settings, progress)
+        tables = benchmark(backends, settings, progress, runner)
     progress.show(f"harness overhead (numpy BPTT at {OVERHEAD_SIZE.label})")
     with _timed_section(sections, "overhead_s"):
         overhead = measure_overhead()
     progress.advance()
     if decay_settings is not None:
         with _timed_section(sections, "decay_s"):
-            study = decay.decay_study(backends, decay_settings, progress)
+            study = decay.decay_study(backends, decay_settings, progress, runner)
         tables.update(decay_curves=study["decay_curves"], decay_summary=study["decay_summary"])
         tables["status"] += study["status"]
     return tables, {"harness_overhead": overhead, "section_wall_s": sections}
@@ -205,9 +213,16 @@ def _timed_section(sections: dict[str, float], name: str) -> Iterator[None]:
         sections[name] = time.perf_counter() - start
 
 
-def benchmark(backends: Mapping[str, Backend], settings: RunSettings, progress: Progress) -> Tables:
+def benchmark(
+    backends: Mapping[str, Backend],
+    settings: RunSettings,
+    progress: Progress,
+    runner: BackendRunner | None = None,
+) -> Tables:
     """Speed, agreement and memory rows of every backend at every size, the GEMM rates, and a
-    status row per backend and size."""
+    status row per backend and size; backends are called through ``runner`` (default: one
+    without a time limit)."""
+    runner = runner or BackendRunner()
     tables: Tables = {
         "speed": [],
         "agreement": [],
@@ -227,24 +242,26 @@ def benchmark(backends: Mapping[str, Backend], settings: RunSettings, progress: 
         for name, backend in backends.items():
             progress.show(f"{name} {size.label}")
             status, message = "ok", ""
+            task = functools.partial(
+                measure_backend,
+                name,
+                data=data,
+                reference=reference,
+                rate=rate,
+                repeats=settings.repeats,
+                warmup=settings.warmup,
+                budget_s=settings.budget_s,
+            )
             try:
-                rows = measure_backend(
-                    name,
-                    backend,
-                    data,
-                    reference,
-                    rate,
-                    repeats=settings.repeats,
-                    warmup=settings.warmup,
-                    budget_s=settings.budget_s,
-                )
+                rows = runner.run(name, backend, task)
             except Exception as exc:
                 status, message = failure(exc)
             else:
                 for table, table_rows in rows.items():
                     tables[table] += table_rows
-                worst = max(rows["agreement"], key=lambda r: r["error"] / r["tolerance"])
-                if not worst["passed"]:
+                failed = [r for r in rows["agreement"] if not r["passed"]]  # NaN errors too
+                if failed:
+                    worst = max(failed, key=_excess)
                     status = "disagrees"
                     message = (
                         f"{worst['quantity']} error {worst['error']:.3g} > tolerance "
@@ -253,3 +270,9 @@ def benchmark(backends: Mapping[str, Backend], settings: RunSettings, progress: 
             tables["status"].append(status_row(name, size.label, status, message))
             progress.advance()
     return tables
+
+
+def _excess(row: Row) -> float:
+    """How far an agreement row's error is past its tolerance (inf for a NaN error)."""
+    ratio = row["error"] / row["tolerance"]
+    return ratio if ratio == ratio else float("inf")

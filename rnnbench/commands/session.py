@@ -17,9 +17,10 @@ from typing import Any
 
 from rnnbench.commands.options import EXIT_FAILED, EXIT_OK
 from rnnbench.errors import BackendUnavailableError, UnknownBackendError
+from rnnbench.harness import interrupts
 from rnnbench.harness.machine import machine_info
 from rnnbench.harness.progress import Progress
-from rnnbench.harness.run_folder import new_run_folder
+from rnnbench.harness.run_folder import leftover_partials, new_run_folder, remove_partials
 from rnnbench.interface import Backend
 from rnnbench.presets import Size
 from rnnbench.registry import backend_names, get_backend
@@ -94,12 +95,20 @@ def run_session(
     write: Write,
     quiet: bool,
     out: str,
+    clean_partial: bool = False,
 ) -> Finished:
     """Run ``measure`` on the selected backends into a new run folder under ``out``, written
-    by ``write``; nothing is kept if anything raises."""
+    by ``write``; nothing is kept if anything raises or a signal arrives (see
+    ``harness.interrupts``). Partial folders that killed runs left under ``out`` are
+    reported on stderr, or removed if ``clean_partial``."""
+    report_leftovers(out, clean=clean_partial)
     selection = select_backends(backend_names)
     backends = {s.name: s.backend for s in selection if s.backend is not None}
-    progress = Progress(count_tasks(len(backends)) + 1, enabled=not quiet)
+    progress = Progress(
+        count_tasks(len(backends)) + 1,
+        enabled=not quiet,
+        between_tasks=interrupts.checkpoint,
+    )
     started = time.perf_counter()
     with new_run_folder(out, command) as folder:
         tables, entries = measure(backends, progress)
@@ -123,6 +132,31 @@ def run_session(
         progress.advance()
         progress.close()
     return Finished(folder.path, record, tables, selection)
+
+
+def report_leftovers(out: str, *, clean: bool) -> None:
+    """One line on stderr naming the ``.partial-*`` folders killed runs left under ``out``
+    (``run_folder.leftover_partials``), removed first if ``clean``."""
+    leftovers = leftover_partials(out)
+    if not leftovers:
+        return
+    names = ", ".join(p.name for p in leftovers)
+    runs = leftovers[0].parent
+    if clean:
+        kept = remove_partials(leftovers)
+        removed = len(leftovers) - len(kept)
+        note = f"; could not remove {', '.join(p.name for p in kept)}" if kept else ""
+        print(
+            f"rnnbench: removed {removed} partial folder(s) of killed runs in {runs}: {names}"
+            f"{note}",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"rnnbench: warning: {len(leftovers)} partial folder(s) of killed runs in {runs}: "
+            f"{names} (remove them with --clean-partial)",
+            file=sys.stderr,
+        )
 
 
 def settings_record(settings: Any) -> dict[str, Any]:

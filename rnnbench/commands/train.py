@@ -87,6 +87,7 @@ def execute(args: argparse.Namespace) -> int:
         write=write_train,
         quiet=args.quiet,
         out=args.out,
+        clean_partial=args.clean_partial,
     )
     print(text_table(finished.tables["train_outcomes"], ["scenario", "backend", "outcome"]))
     print(f"results: {finished.folder}")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import RnnbenchError, UnsupportedError
+from rnnbench.harness.run_folder import writing
 
 Row = dict[str, Any]
 
@@ -49,13 +50,20 @@ REFERENCE = "float64 reference"
 def write_csv(path: Path, rows: Sequence[Row], columns: Sequence[str] | None = None) -> Path:
     """One tidy table: a row per observation, a column per variable."""
     frame = _pandas().DataFrame(list(rows), columns=list(columns) if columns else None)
-    frame.to_csv(path, index=False)
+    with writing(path):
+        frame.to_csv(path, index=False)
     return path
 
 
 def write_json(path: Path, record: Any) -> Path:
     """A JSON file; NaN and inf are written as null, other objects as their str()."""
-    path.write_text(json.dumps(_json_safe(record), indent=2, default=str) + "\n")
+    return write_text(path, json_text(record) + "\n")
+
+
+def write_text(path: Path, text: str) -> Path:
+    """A text file; an error names it (``run_folder.writing``)."""
+    with writing(path):
+        path.write_text(text)
     return path
 
 

@@ -1,0 +1,103 @@
+"""Calls into a backend under a per-call time limit, with ``sys.exit`` turned into a failure.
+
+``BackendRunner.run(name, backend, task)`` runs ``task(watched)`` in a daemon worker thread,
+``watched`` being the backend behind a thin proxy that notes when each of its calls starts
+(outside the measured work: one clock read per call). The main thread waits, so signals
+reach it at once. When one call runs past the limit the task is abandoned: CallTimeoutError,
+and the backend is not called again by this runner (the abandoned call may still be running
+in the background; the process does not wait for it). SystemExit raised in the task becomes
+BackendExitError; every other exception, KeyboardInterrupt included, is re-raised as is.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rnnbench.errors import BackendExitError, CallTimeoutError
+from rnnbench.interface import Backend
+
+T = TypeVar("T")
+
+#: how often the main thread looks at the call in progress
+POLL_S = 0.02
+
+
+class WatchedBackend:
+    """``backend`` with the start of its outermost call in progress noted: ``started`` (a
+    ``time.monotonic`` value, None between calls) and ``call`` (the method's name)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self.started: float | None = None
+        self.call = ""
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._backend, name)
+        if name.startswith("_") or not callable(value):
+            return value
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            outermost = self.started is None
+            if outermost:
+                self.call, self.started = name, time.monotonic()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                if outermost:
+                    self.started = None
+
+        self.__dict__[name] = watched  # later look-ups skip __getattr__
+        return watched
+
+
+class BackendRunner:
+    """Runs tasks on backends, each call limited to ``limit_s`` seconds (None: no limit)."""
+
+    def __init__(self, limit_s: float | None = None) -> None:
+        self.limit_s = limit_s
+        #: backends abandoned after a timeout, with the reason
+        self.abandoned: dict[str, str] = {}
+
+    def run(self, name: str, backend: Backend, task: Callable[[Backend], T]) -> T:
+        """``task(backend)`` as described in the module docstring."""
+        if name in self.abandoned:
+            raise CallTimeoutError(f"not run: {self.abandoned[name]}")
+        watched = WatchedBackend(backend)
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome["value"] = task(watched)  # type: ignore[arg-type]
+            except BaseException as exc:
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name=f"rnnbench {name}", daemon=True).start()
+        while not done.wait(POLL_S):
+            if self._overdue(watched.started):
+                reason = (
+                    f"a {watched.call} call ran past --call-timeout {self.limit_s:g} s "
+                    "and was abandoned"
+                )
+                self.abandoned[name] = reason
+                raise CallTimeoutError(reason)
+        error = outcome.get("error")
+        if isinstance(error, SystemExit):
+            raise BackendExitError(
+                f"the backend called sys.exit({error.code!r}) instead of returning"
+            ) from error
+        if error is not None:
+            raise error
+        return outcome["value"]
+
+    def _overdue(self, started: float | None) -> bool:
+        """Whether a call that started at ``started`` (None: none in progress) is past the
+        limit."""
+        if self.limit_s is None or started is None:
+            return False
+        return time.monotonic() - started > self.limit_s
