@@ -74,6 +74,7 @@ class Finished:
         """EXIT_FAILED (with a one-line reason on stderr) if anything failed, else EXIT_OK."""
         problems = [
             f"{r['backend']} {r['task']}: {r['status']}".strip()
+            + (f" ({r['message']})" if r["message"] else "")
             for r in self.tables["status"]
             if r["status"] in ("failed", "disagrees")
         ]

@@ -81,7 +81,7 @@ class BackendRunner:
         while not done.wait(POLL_S):
             if self._overdue(watched.started):
                 reason = (
-                    f"a {watched.call} call ran past --call-timeout {self.limit_s:g} s "
+                    f"its {watched.call} call ran past --call-timeout {self.limit_s:g} s "
                     "and was abandoned"
                 )
                 self.abandoned[name] = reason

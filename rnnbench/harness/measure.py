@@ -1,6 +1,10 @@
 """One backend on one problem, as `rnnbench run` measures it: speed rows (forward and BPTT),
 agreement rows (every output against the float64 reference) and a memory row; and the
-harness's own overhead against a bare timing loop."""
+harness's own overhead against a bare timing loop.
+
+What the backend returns is checked as the conformance kit does (native type, shape, dtype
+and device of every output, ``validation.check_output``), and its inputs must be unchanged
+after its calls; either fault raises OutputError, so its timings are never reported."""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnbench import validation
 from rnnbench.cells import bptt_flops, forward_flops
+from rnnbench.errors import OutputError
 from rnnbench.harness import memory, timing
-from rnnbench.interface import Backend
+from rnnbench.interface import Backend, Inputs
 from rnnbench.presets import Size
 from rnnbench.problems import ProblemData, make_data
 from rnnbench.reference import reference_grads, reference_hs, reference_scales
@@ -96,13 +102,15 @@ def measure_backend(
             }
         )
     forward, bptt = timing.backend_calls(backend, inputs, problem.activation)
+    shapes = {name: value.shape for name, value in reference.outputs.items()}
     with np.errstate(all="ignore"):
         peak, grads = memory.peak_memory(bptt, backend.synchronize, inputs.xs)
-        outputs = {
-            "unroll": backend.to_numpy(forward()),
-            **dict(backend.grads_to_numpy(grads).items()),
-        }
-    del grads
+        validation.check_grads(backend, grads, shapes, problem.dtype)
+        hs = forward()
+        validation.check_output(backend, "unroll", "hs", hs, shapes["unroll"], problem.dtype)
+        outputs = {"unroll": backend.to_numpy(hs), **dict(backend.grads_to_numpy(grads).items())}
+    del grads, hs
+    check_inputs_unchanged(backend, inputs, data)
     allowed = tolerance(problem.dtype, problem.T)
     agreement_rows = []
     for quantity, expected in reference.outputs.items():
@@ -126,6 +134,16 @@ def measure_backend(
         "note": peak.reason or memory.MEMORY_METHODS[peak.method],
     }
     return {"speed": speed_rows, "agreement": agreement_rows, "memory": [memory_row]}
+
+
+def check_inputs_unchanged(backend: Backend, inputs: Inputs, data: ProblemData) -> None:
+    """OutputError naming the first of the backend's native ``inputs`` whose values are no
+    longer those of ``data``: the backend changed an argument in place."""
+    native = {"W_xh": inputs.params.W_xh, "W_hh": inputs.params.W_hh, "b": inputs.params.b}
+    native |= {"xs": inputs.xs, "h0": inputs.h0, "dhs": inputs.dhs}
+    for name, array in native.items():
+        if not np.array_equal(backend.to_numpy(array), getattr(data, name)):
+            raise OutputError(f"the backend changed its input {name} in place")
 
 
 #: the size at which the harness's overhead is measured against a bare timing loop
