@@ -2,8 +2,8 @@
 
 * ``torch`` (``TorchAutogradBackend``): the cell in torch ops unrolled in a Python loop,
   every gradient from one ``torch.autograd.grad`` call.
-* ``torch-manual`` (``TorchManualBackend``): ``rnnbench.manual_bptt`` on torch tensors under
-  ``torch.no_grad()``, the same hoisted GEMMs as the NumPy reference.
+* ``torch-manual`` (``TorchManualBackend``): ``rnnbench.reference.elman`` on torch tensors
+  under ``torch.no_grad()``, the same algorithm and hoisted GEMMs as the NumPy reference.
 * ``torch-nn`` (``TorchNNRNNBackend``): the fused ``torch.nn.RNN`` (cuDNN on a GPU), gradients
   by autograd; tanh and relu only, no truncation.
 
@@ -18,15 +18,14 @@ matmuls or cuDNN RNNs, no bf16 in oneDNN), restored on exit, so no setting leaks
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from rnnbench import manual_bptt
 from rnnbench.errors import FrameworkMissingError
 from rnnbench.interface import Backend, Grads, Inputs, Params
+from rnnbench.reference import elman
 
 
 def _activation(torch: Any, name: str, z: Any) -> Any:
@@ -43,7 +42,7 @@ def _activation(torch: Any, name: str, z: Any) -> Any:
 
 
 class TorchOps:
-    """``manual_bptt.ArrayOps`` for torch tensors (dtype and device taken from ``like``)."""
+    """``rnnbench.reference.ops.ArrayOps`` for torch tensors (dtype, device from ``like``)."""
 
     def __init__(self, torch: Any) -> None:
         self.torch = torch
@@ -106,15 +105,6 @@ class _TorchBackend(Backend[Any]):
         self._device = torch.device(device)
         self._switches = _precision_switches(torch)
 
-    @classmethod
-    def library_version(cls) -> str:
-        try:
-            return importlib.metadata.version("torch")
-        except importlib.metadata.PackageNotFoundError:
-            import torch
-
-            return torch.__version__
-
     def _exact(self) -> contextlib.AbstractContextManager[None]:
         """Full float32 matmul precision for the block (see the module docstring)."""
         return _full_float32(self._switches)
@@ -148,7 +138,7 @@ class _TorchBackend(Backend[Any]):
     def _cell(self, params: Params[Any], x_t: Any, h_prev: Any, activation: str) -> Any:
         """h_t (B, H) from x_t (B, D) and h_prev (B, H)."""
         with self._exact(), self.torch.no_grad():
-            return manual_bptt.cell(self.ops, params, x_t, h_prev, activation)
+            return elman.cell(self.ops, params, x_t, h_prev, activation)
 
 
 def _project(xs: Any, W_xh: Any, b: Any) -> Any:
@@ -165,13 +155,8 @@ class TorchAutogradBackend(_TorchBackend):
     the stacked states (T, B, H) against dhs gives the five gradients and dL/d eps = the
     adjoints. Per-step slices come from ``unbind`` (one backward node, not T).
 
-    Truncated BPTT (k < T), with the semantics of ``rnnbench.manual_bptt``, by *streams*:
-    stream s (one per loss term, all T batched, batch T*B) re-runs cells s-k+1..s starting
-    from the forward state before cell s-k+1, detached, or from h0 (not detached) when
-    s < k, where the leading steps of cells that do not exist are masked with ``where`` so
-    the state stays h0. The loss is sum_s <dhs_s, final state of stream s>; eps is gathered
-    onto the states each stream produces, so dL/d eps_t sums the terms s with 0 <= s-t < k.
-    Cost and memory are O(k T B H) on top of the forward.
+    Truncated BPTT (k < T) by *streams*, as explained in ``rnnbench.reference``: T streams
+    of k cells batched as one (T, B, H) state in a Python loop, the start states detached.
     """
 
     name = "torch"
@@ -232,23 +217,22 @@ class TorchAutogradBackend(_TorchBackend):
 
 
 class TorchManualBackend(_TorchBackend):
-    """``rnnbench.manual_bptt`` (forward and hand-written BPTT, truncation included) on torch
-    tensors under ``torch.no_grad()``: the NumPy reference's algorithm and GEMMs."""
+    """``rnnbench.reference.elman`` (forward and hand-written BPTT, truncation included) on
+    torch tensors under ``torch.no_grad()``: the NumPy reference's algorithm and GEMMs."""
 
     name = "torch-manual"
 
     def _unroll(self, params: Params[Any], xs: Any, h0: Any, activation: str) -> Any:
         """hs (T, B, H) from xs (T, B, D) and h0 (B, H)."""
         with self._exact(), self.torch.no_grad():
-            return manual_bptt.unroll(self.ops, params, xs, h0, activation)
+            return elman.unroll(self.ops, params, xs, h0, activation)
 
     def _bptt(
         self, params: Params[Any], xs: Any, h0: Any, dhs: Any, activation: str, truncate: int | None
     ) -> Grads[Any]:
-        """Gradients (shapes as ``Grads``) of sum_t <dhs_t, h_t>, truncation as in
-        ``manual_bptt``."""
+        """Gradients (shapes as ``Grads``) of sum_t <dhs_t, h_t>, full or truncated."""
         with self._exact(), self.torch.no_grad():
-            return Grads(**manual_bptt.bptt(self.ops, params, xs, h0, dhs, activation, truncate))
+            return Grads(**elman.gradients(self.ops, params, xs, h0, dhs, activation, truncate))
 
 
 class TorchNNRNNBackend(_TorchBackend):

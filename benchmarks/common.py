@@ -62,27 +62,50 @@ def dims(size: str) -> dict[str, int]:
 
 
 def get_backend(name: str) -> Any:
-    """The backend ``name``, built once per process.
+    """The backend ``name``, built once per process, by the registry's availability policy.
 
     NotImplementedError (a skip) when it cannot run here: unknown at this commit, its
     module or framework missing. A backend that exists but fails to import or build for
     another reason (a bug at that commit) raises, so asv records a failure, not a skip.
     """
     if name not in _backends:
-        from rnnbench.registry import get_backend as build
-
-        try:
-            _backends[name] = build(name)
-        except LookupError as exc:  # UnknownBackendError: not registered at this commit
-            _backends[name] = NotImplementedError(f"backend {name!r} unknown: {exc}")
-        except ImportError as exc:  # BackendUnavailableError
-            if exc.__cause__ is not None and not isinstance(exc.__cause__, ImportError):
-                raise
-            _backends[name] = NotImplementedError(f"backend {name!r} unavailable: {exc}")
+        _backends[name] = _resolve(name)
     backend = _backends[name]
     if isinstance(backend, NotImplementedError):
         raise backend
     return backend
+
+
+def _resolve(name: str) -> Any:
+    """The backend, or a NotImplementedError to skip with; raises when it fails to load."""
+    try:
+        from rnnbench.registry import resolve_backend
+    except ImportError:  # a commit from before the registry's availability policy
+        return _resolve_by_exceptions(name)
+    try:
+        found = resolve_backend(name)
+    except LookupError as exc:  # UnknownBackendError: not registered at this commit
+        return NotImplementedError(f"backend {name!r} unknown: {exc}")
+    if found.status == "skipped":
+        return NotImplementedError(f"backend {name!r} unavailable: {found.reason}")
+    if found.status == "failed":
+        raise RuntimeError(found.reason)
+    return found.backend
+
+
+def _resolve_by_exceptions(name: str) -> Any:
+    """``_resolve`` at a commit without ``resolve_backend``: the policy read off
+    ``get_backend``'s exceptions."""
+    from rnnbench.registry import get_backend as build
+
+    try:
+        return build(name)
+    except LookupError as exc:  # UnknownBackendError: not registered at this commit
+        return NotImplementedError(f"backend {name!r} unknown: {exc}")
+    except ImportError as exc:  # BackendUnavailableError
+        if exc.__cause__ is not None and not isinstance(exc.__cause__, ImportError):
+            raise
+        return NotImplementedError(f"backend {name!r} unavailable: {exc}")
 
 
 def check_supports(backend: Any, problem: Problem) -> None:

@@ -4,6 +4,7 @@ Importing rnnbench imports NumPy only; a framework is imported when its backend 
 """
 
 from rnnbench.errors import (
+    BackendNameClashError,
     BackendUnavailableError,
     FrameworkMissingError,
     InputError,
@@ -19,6 +20,7 @@ from rnnbench.registry import (
     list_backends,
     load_backend_class,
     register_backend,
+    resolve_backend,
     unregister_backend,
 )
 
@@ -26,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Backend",
+    "BackendNameClashError",
     "BackendUnavailableError",
     "FrameworkMissingError",
     "Grads",
@@ -44,5 +47,6 @@ __all__ = [
     "load_backend_class",
     "make_data",
     "register_backend",
+    "resolve_backend",
     "unregister_backend",
 ]

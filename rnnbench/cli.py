@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -22,7 +23,7 @@ from rnnbench.commands.options import (
 )
 from rnnbench.commands.session import fail
 from rnnbench.errors import InputError, RnnbenchError, UnknownBackendError
-from rnnbench.harness import interrupts
+from rnnbench.harness import guard, interrupts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(sub)
         sub.set_defaults(handler=module.execute)
     return parser
+
+
+def run() -> None:
+    """The ``rnnbench`` program: ``main()`` and exit with its code. If a backend call is
+    still running in a worker thread (hung, or past --call-timeout), the process exits at
+    once: waiting could take forever, and a framework torn down under a running call can
+    abort the process."""
+    code = main()
+    if guard.unfinished_workers():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

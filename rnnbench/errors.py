@@ -27,6 +27,11 @@ class FrameworkMissingError(BackendUnavailableError):
     load is a failure."""
 
 
+class BackendNameClashError(BackendUnavailableError):
+    """Two installed targets claim one backend name (a built-in and an entry point, or two
+    entry points): rnnbench will not pick one, so asking for that name is an error."""
+
+
 class BackendFaultError(RnnbenchError):
     """A backend misbehaved while a command ran it. The command records it as that backend's
     failure (a "failed" status row) and goes on with the others."""

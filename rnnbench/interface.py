@@ -34,14 +34,15 @@ class Params(Generic[A]):
 @dataclass(frozen=True)
 class Grads(Generic[A]):
     """Gradients of L: W_xh (D, H), W_hh (H, H), b (H,), h0 (B, H), xs (T, B, D), and
-    hs (T, B, H), the adjoint dL/dh_t of every step (what gradient-decay curves are made of)."""
+    hs (T, B, H), the adjoint dL/dh_t of every step (what gradient-decay curves are made of);
+    ``hs`` is None from a backend that declares ``provides_adjoints = False``."""
 
     W_xh: A
     W_hh: A
     b: A
     h0: A
     xs: A
-    hs: A
+    hs: A | None
 
     def items(self) -> list[tuple[str, A]]:
         """(name, gradient) pairs in a fixed order."""
@@ -66,6 +67,9 @@ class Backend(Generic[A]):
     activations: ClassVar[frozenset[str]] = frozenset(ACTIVATIONS)
     devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
     supports_truncation: ClassVar[bool] = True
+    #: whether ``bptt`` returns the per-step adjoints ``Grads.hs``; a layer that hides its
+    #: recurrence may declare False and return ``hs=None``
+    provides_adjoints: ClassVar[bool] = True
     #: importable modules the backend needs, and the install hint shown when one is missing
     requires: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
@@ -115,11 +119,6 @@ class Backend(Generic[A]):
         compiled). Later calls with the same shapes must not compile again."""
         return 0.0
 
-    @classmethod
-    def library_version(cls) -> str:
-        """Version of the framework behind the backend."""
-        return np.__version__
-
     # -- the public contract --------------------------------------------------------------
     def cell(self, params: Params[A], x_t: A, h_prev: A, *, activation: str) -> A:
         """One step: x_t (B, D), h_prev (B, H) -> h_t (B, H)."""
@@ -162,5 +161,5 @@ class Backend(Generic[A]):
         return Inputs(params, n(data.xs), n(data.h0), n(data.dhs))
 
     def grads_to_numpy(self, grads: Grads[A]) -> Grads[np.ndarray]:
-        """Every gradient as NumPy."""
-        return Grads(**{name: self.to_numpy(g) for name, g in grads.items()})
+        """Every gradient as NumPy (an absent ``hs`` stays None)."""
+        return Grads(**{name: None if g is None else self.to_numpy(g) for name, g in grads.items()})

@@ -45,10 +45,7 @@ class Problem:
     cotangent: str = "all"
 
     def __post_init__(self) -> None:
-        for field in ("T", "B", "D", "H"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"Problem.{field} must be an integer >= 1, got {value!r}")
+        check_dimensions(self, "Problem.")
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("init", self.init, INITS)
@@ -63,6 +60,15 @@ class Problem:
     def with_(self, **changes) -> Problem:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
+
+
+def check_dimensions(sizes: object, prefix: str) -> None:
+    """InputError unless each of ``sizes.T``, ``.B``, ``.D`` and ``.H`` is an integer >= 1;
+    the message names the field as ``prefix + name`` ("Problem.T", "size T")."""
+    for name in ("T", "B", "D", "H"):
+        value = getattr(sizes, name)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise InputError(f"{prefix}{name} must be an integer >= 1, got {value!r}")
 
 
 def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:

@@ -7,6 +7,7 @@ Each sets its own ``name``: the name its entry point registers it under.
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 from rnnbench_backends.numpy_backend import NumpyBackend
@@ -18,10 +19,26 @@ ENTRY_POINTS = {
     "raises-in-bptt": "bad_plugins:RaisingBackend",
     "needs-missing": "bad_plugins:NeedsMissingFramework",
     "import-fails": "bad_plugin_import_fails:Backend",
+    "sleeps-in-bptt": "bad_plugins:SleepingBackend",
+    "no-adjoints": "bad_plugins:NoAdjointsBackend",
+    "missing-adjoints": "bad_plugins:MissingAdjointsBackend",
+    "eager-import": "bad_plugin_eager_import:Backend",
 }
 
 #: the source of ``bad_plugin_import_fails``, a module that fails when it is imported
 IMPORT_FAILS_SOURCE = 'raise RuntimeError("this plugin is broken at import")\n'
+
+#: the source of ``bad_plugin_eager_import``, which imports its "framework" (the empty module
+#: ``fake_framework``) at the top of its module instead of in the backend's constructor
+EAGER_IMPORT_SOURCE = """
+import fake_framework
+from rnnbench_backends.numpy_backend import NumpyBackend
+
+
+class Backend(NumpyBackend):
+    name = "eager-import"
+    requires = ("fake_framework",)
+"""
 
 
 class WrongShapeBackend(NumpyBackend):
@@ -66,3 +83,31 @@ class NeedsMissingFramework(NumpyBackend):
     name = "needs-missing"
     requires = ("surely_not_an_installed_framework",)
     install_hint = "pip install surely-not-an-installed-framework"
+
+
+class SleepingBackend(NumpyBackend):
+    """Its forward works; its bptt hangs (for longer than any test waits)."""
+
+    name = "sleeps-in-bptt"
+
+    def _bptt(self, params, xs, h0, dhs, activation, truncate):
+        time.sleep(600)
+        return super()._bptt(params, xs, h0, dhs, activation, truncate)
+
+
+class NoAdjointsBackend(NumpyBackend):
+    """Declares that it gives no per-step adjoints, and returns none: a correct backend."""
+
+    name = "no-adjoints"
+    provides_adjoints = False
+
+    def _bptt(self, params, xs, h0, dhs, activation, truncate):
+        g = super()._bptt(params, xs, h0, dhs, activation, truncate)
+        return dataclasses.replace(g, hs=None)
+
+
+class MissingAdjointsBackend(NoAdjointsBackend):
+    """Returns no per-step adjoints but does not declare it."""
+
+    name = "missing-adjoints"
+    provides_adjoints = True

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from rnnbench_backends.numpy_backend import NumpyBackend
+
+from rnnbench.reference import ReferenceBackend
 
 
-class SignFlipBackend(NumpyBackend):
+class SignFlipBackend(ReferenceBackend):
     """dL/dW_hh with the wrong sign."""
 
     name = "mutant-sign-flip"
@@ -18,7 +19,7 @@ class SignFlipBackend(NumpyBackend):
         return dataclasses.replace(g, W_hh=-g.W_hh)
 
 
-class OffByOneBackend(NumpyBackend):
+class OffByOneBackend(ReferenceBackend):
     """Per-step adjoints reported one time step late (hs[t] holds dL/dh_(t-1))."""
 
     name = "mutant-off-by-one"
@@ -29,7 +30,7 @@ class OffByOneBackend(NumpyBackend):
         return dataclasses.replace(g, hs=shifted)
 
 
-class DroppedBiasBackend(NumpyBackend):
+class DroppedBiasBackend(ReferenceBackend):
     """Forgets the bias gradient."""
 
     name = "mutant-dropped-bias"
@@ -39,7 +40,7 @@ class DroppedBiasBackend(NumpyBackend):
         return dataclasses.replace(g, b=np.zeros_like(g.b))
 
 
-class LeakyTruncationBackend(NumpyBackend):
+class LeakyTruncationBackend(ReferenceBackend):
     """A truncation window that lets the gradient flow one step too far."""
 
     name = "mutant-leaky-truncation"
@@ -49,7 +50,7 @@ class LeakyTruncationBackend(NumpyBackend):
         return super()._bptt(params, xs, h0, dhs, activation, leaky)
 
 
-class Float32DowncastBackend(NumpyBackend):
+class Float32DowncastBackend(ReferenceBackend):
     """Computes float64 runs in float32 and casts the results back."""
 
     name = "mutant-float32-downcast"

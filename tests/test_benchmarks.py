@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from rnnbench.reference import ReferenceBackend
+from rnnbench.registry import register_backend, unregister_backend
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -123,3 +126,34 @@ def test_asv_check_passes_and_leaves_the_tree_clean():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "working tree unchanged" in result.stdout
+
+
+class BrokenAtConstruction(ReferenceBackend):
+    """Installed, but its constructor has a bug at this commit."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        raise RuntimeError("bug at this commit")
+
+
+class FrameworkAbsent(ReferenceBackend):
+    requires = ("surely_not_an_installed_framework",)
+
+
+@pytest.mark.parametrize(
+    ("cls", "raised", "message"),
+    [
+        (BrokenAtConstruction, RuntimeError, "RuntimeError: bug at this commit"),
+        (FrameworkAbsent, NotImplementedError, "surely_not_an_installed_framework"),
+    ],
+)
+def test_the_suite_fails_a_broken_backend_and_skips_an_absent_one(cls, raised, message):
+    name = register_backend(cls, "asv-policy-case")
+    try:
+        with pytest.raises(raised, match=message):
+            common.get_backend(name)
+    finally:
+        unregister_backend(name)
+        common._backends.pop(name, None)
+    with pytest.raises(NotImplementedError, match="unknown"):
+        common.get_backend("not-registered-at-this-commit")

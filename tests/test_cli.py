@@ -216,6 +216,53 @@ def test_an_unavailable_backend_is_skipped_with_its_reason(tmp_path, capsys, tes
     assert status.loc["numpy", "status"] == "ok"
 
 
+class BrokenConstructorBackend(NumpyBackend):
+    """Installed, but its constructor has a bug."""
+
+    name = "broken"
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        raise RuntimeError("simulated bug in __init__")
+
+
+def test_a_backend_that_fails_to_load_is_a_failure_not_a_skip(tmp_path, capsys):
+    register_backend(BrokenConstructorBackend)
+    try:
+        code = main(
+            ["run", "--backend", "broken", "--backend", "numpy", *TINY, "--no-decay",
+             "--out", str(tmp_path)]
+        )  # fmt: skip
+    finally:
+        unregister_backend("broken")
+    assert code == 1
+    assert "broken load: failed" in one_line_error(capsys.readouterr().err)
+    (folder,) = runs(tmp_path)
+    status = pd.read_csv(folder / "status.csv").set_index("backend")
+    assert (status.loc["broken", "task"], status.loc["broken", "status"]) == ("load", "failed")
+    assert "RuntimeError: simulated bug in __init__" in status.loc["broken", "message"]
+    assert status.loc["numpy", "status"] == "ok"
+
+
+def test_a_name_two_plugins_claim_is_a_warning_and_an_error_when_asked_for(
+    tmp_path, capsys, fake_entry_points
+):
+    fake_entry_points(("numpy", "tests.mutants:SignFlipBackend"))
+    assert main(["backends"]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("rnnbench: warning: backend name 'numpy' is claimed by ")
+    assert "rnnbench_backends.numpy_backend:NumpyBackend (built-in)" in err
+    assert "tests.mutants:SignFlipBackend (entry point)" in err
+    assert "numpy" in out
+    code = main(["run", "--backend", "numpy", *TINY, "--no-decay", "--out", str(tmp_path)])
+    assert code == 1
+    assert "numpy load: failed" in one_line_error(capsys.readouterr().err)
+    (folder,) = runs(tmp_path)
+    status = pd.read_csv(folder / "status.csv").set_index("backend")
+    assert status.loc["numpy", "status"] == "failed"
+    assert "tests.mutants:SignFlipBackend" in status.loc["numpy", "message"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -6,9 +6,17 @@ import math
 
 import numpy as np
 import pytest
+from bad_plugins import NoAdjointsBackend
 
 from rnnbench import decay
-from rnnbench.commands.decay import MeasuredCurve, backend_decay_curve, curve_error, far_from_subnormal
+from rnnbench.commands import decay as decay_study
+from rnnbench.commands.decay import (
+    MeasuredCurve,
+    backend_decay_curve,
+    curve_error,
+    far_from_subnormal,
+)
+from rnnbench.harness.progress import Progress
 from rnnbench.presets import DecaySettings, Size
 from rnnbench.problems import make_data
 from rnnbench.registry import get_backend
@@ -119,3 +127,18 @@ def test_subnormal_neighbourhood_is_not_compared():
     peaks = np.abs(adjoints[::-1]).reshape(45, -1).max(1)
     np.testing.assert_array_equal(mask, peaks >= tiny_over_eps)
     assert mask[:30].all() and not mask[33:].any()
+
+
+def test_backend_without_adjoints_is_listed_as_unable_to_draw_curves():
+    settings = DecaySettings(size=Size(4, 1, 2, 3), activations=("identity",), alphas=(1.0,))
+    progress = Progress(decay_study.task_count(settings, 1), enabled=False)
+    tables = decay_study.decay_study({"no-adjoints": NoAdjointsBackend()}, settings, progress)
+    assert tables["status"] == [
+        {
+            "backend": "no-adjoints",
+            "task": "decay identity alpha=1",
+            "status": "skipped",
+            "message": decay_study.NO_ADJOINTS,
+        }
+    ]
+    assert {row["source"] for row in tables["decay_curves"]} == {"theory", "float64 reference"}

@@ -29,6 +29,7 @@ from rnnbench.harness import interrupts, measure, timing
 from rnnbench.interface import Params
 from rnnbench.presets import RUN_OVERHEAD_BYTES, Size
 from rnnbench.problems import Problem, make_data
+from rnnbench.reference import reference_outputs
 from rnnbench.registry import get_backend, register_backend, unregister_backend
 
 TINY = ["--size", "6,2,3,4", "--repeats", "2", "--warmup", "0", "--quiet", "--no-decay"]
@@ -281,7 +282,7 @@ def run_peak(size: Size, dtype: str) -> int:
     try:
         rate = timing.gemm_rate(size, dtype, budget_s=0.01)
         data = make_data(size.problem(dtype=dtype))
-        reference = measure.reference_outputs(data)
+        reference = reference_outputs(data)
         measure.measure_backend("numpy", get_backend("numpy"), data, reference, rate, repeats=1,
                         warmup=0, budget_s=None)  # fmt: skip
         return tracemalloc.get_traced_memory()[1]

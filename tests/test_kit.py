@@ -1,6 +1,7 @@
-"""The conformance kit as a user runs it: ``pytest --pyargs rnnbench.conformance --backend X``
-in a subprocess (pytester), against an unrelated project, a --skip-tests file, broken
-third-party backends registered through entry points, and the example autograd backend."""
+"""The conformance kit as a user runs it, ``pytest --pyargs rnnbench.conformance
+--rnnbench-backend X`` in a subprocess (pytester): unrelated projects it must leave alone,
+skip and xfail files, the example database, the time limit, broken third-party backends
+registered through entry points, and the example autograd backend."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import importlib.util
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import bad_plugins
@@ -18,7 +20,7 @@ pytest_plugins = ["pytester"]
 HERE = Path(__file__).parent
 EXAMPLE = HERE.parent / "examples" / "autograd_backend"
 OPTIONS = ("-p", "no:cacheprovider", "-p", "no:xdist")
-DEV = "--hypothesis-profile=dev"
+DEV = "--rnnbench-profile=dev"
 #: a plugin module for the subprocesses: a hypothesis profile that finds a failure of a
 #: broken backend fast, deterministically, and does not spend time shrinking it
 QUICK_PROFILE = """
@@ -50,6 +52,8 @@ def plugins(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     (root / "kit_quick_profile.py").write_text(QUICK_PROFILE)
     (root / "bad_plugins.py").write_text(Path(bad_plugins.__file__).read_text())
     (root / "bad_plugin_import_fails.py").write_text(bad_plugins.IMPORT_FAILS_SOURCE)
+    (root / "bad_plugin_eager_import.py").write_text(bad_plugins.EAGER_IMPORT_SOURCE)
+    (root / "fake_framework.py").write_text("")
     info = root / "bad_plugins_dist-0.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-plugins-dist\nVersion: 0.0\n")
@@ -58,7 +62,58 @@ def plugins(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     return pytester
 
 
-UNRELATED_CONFTEST = """
+#: throwaway projects that know nothing of rnnbench: each must run exactly as it does with
+#: ``-p no:rnnbench``. Their conftest reports whether the plugin is loaded, in the header.
+LOADED_HEADER = """
+def pytest_report_header(config):
+    return f"kit plugin loaded: {config.pluginmanager.has_plugin('rnnbench')}"
+"""
+
+OWN_OPTIONS = (
+    LOADED_HEADER
+    + """
+def pytest_addoption(parser):
+    parser.addoption("--backend", default="numpy")
+    parser.addoption("--device", default="cpu")
+""",
+    """
+def test_own_options(pytestconfig):
+    assert pytestconfig.getoption("backend") == "theirs"
+    assert pytestconfig.getoption("device") == "tpu"
+""",
+    ("--backend", "theirs", "--device", "tpu"),
+)
+
+HYPOTHESIS_CI_PROFILE = (
+    LOADED_HEADER,
+    """
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.errors import InvalidArgument
+
+
+def test_the_ci_profile_is_hypothesis_own():
+    assert settings.get_current_profile_name() == "ci"
+    assert settings().max_examples == 100
+    assert settings().derandomize
+
+
+@pytest.mark.parametrize("name", ["rnnbench-dev", "rnnbench-ci", "rnnbench-thorough"])
+def test_no_profile_of_the_kit_is_registered(name):
+    with pytest.raises(InvalidArgument):
+        settings.get_profile(name)
+
+
+@given(st.integers())
+def test_hypothesis_runs_as_usual(n):
+    assert settings().max_examples == 100
+""",
+    (),
+)
+
+OWN_FIXTURES = (
+    LOADED_HEADER
+    + """
 import pytest
 from hypothesis import settings
 
@@ -74,17 +129,12 @@ def backend():
 @pytest.fixture
 def backend_name():
     return "theirs"
-"""
-
-UNRELATED_TESTS = """
+""",
+    """
 import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
-
-
-def test_plain():
-    pass
 
 
 def test_own_backend_fixture(backend):
@@ -106,22 +156,36 @@ def test_hypothesis_keeps_its_profile(n):
     assert settings.default.max_examples == 7
 
 
-def test_plugin_is_loaded_and_imports_no_framework(pytestconfig):
-    assert pytestconfig.pluginmanager.has_plugin("rnnbench")
+def test_no_framework_is_imported():
     assert not {"torch", "jax", "autograd"} & set(sys.modules)
-"""
+""",
+    (),
+)
 
 
-def test_unrelated_run_is_untouched(pytester, monkeypatch):
-    """With the plugin loaded (and even $CI and $RNNBENCH_BACKENDS set), a project that has
-    its own hypothesis profile, ``backend`` and ``backend_name`` collects and runs as usual."""
-    monkeypatch.setenv("CI", "1")
+@pytest.mark.parametrize(
+    "project",
+    [OWN_OPTIONS, HYPOTHESIS_CI_PROFILE, OWN_FIXTURES],
+    ids=["own --backend and --device", "hypothesis's ci profile", "own backend fixtures"],
+)
+def test_unrelated_project_runs_as_without_the_plugin(pytester, monkeypatch, project):
+    """With rnnbench installed (and $CI and $RNNBENCH_BACKENDS set), a project that has its
+    own --backend/--device options, relies on hypothesis's built-in ci profile, or has its
+    own backend fixtures and hypothesis profile, runs as with ``-p no:rnnbench``."""
+    conftest, tests, args = project
+    monkeypatch.setenv("CI", "true")
     monkeypatch.setenv("RNNBENCH_BACKENDS", "nonesuch")
-    pytester.makeconftest(UNRELATED_CONFTEST)
-    pytester.makepyfile(test_unrelated=UNRELATED_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=7)
-    assert "rnnbench:" not in output(result)  # no header, no summary section
+    pytester.makeconftest(conftest)
+    pytester.makepyfile(test_unrelated=tests)
+    runs = {}
+    for loaded, disable in ((True, ()), (False, ("-p", "no:rnnbench"))):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *disable, *args)
+        text = output(result)
+        assert result.ret == pytest.ExitCode.OK, text
+        assert f"kit plugin loaded: {loaded}" in text
+        assert "rnnbench:" not in text  # no header, no summary section of the kit
+        runs[loaded] = result.parseoutcomes()
+    assert runs[True] == runs[False]
 
 
 def test_skip_file_skips_with_the_reason_and_warns_on_unmatched_lines(pytester):
@@ -130,31 +194,149 @@ def test_skip_file_skips_with_the_reason_and_warns_on_unmatched_lines(pytester):
         "# backend  test-name pattern  # reason\n"
         "numpy test_empty_sequence_is_refused  # refused by the caller\n"
         "numpy test_wrong_*_shape_is_named\n"
+        "numpy test_bad_truncation_window_is_refused[numpy-1.5]  # one parametrized case\n"
         "numpy test_no_such_property  # stale line\n"
     )
     result = kit(
-        pytester, "--backend", "numpy", f"--skip-tests={skips}", "-rs", DEV,
+        pytester, "--rnnbench-backend", "numpy", f"--rnnbench-skip-tests={skips}", "-rs", DEV,
         target="rnnbench.conformance.test_inputs",
     )  # fmt: skip
-    result.assert_outcomes(passed=8, skipped=2, warnings=1)
+    result.assert_outcomes(passed=7, skipped=3, warnings=1)
     for line in (
         f"*SKIPPED*test_inputs.py: skipped by {skips}: refused by the caller",
         f"*SKIPPED*test_inputs.py: skipped by {skips}: no reason given",
-        f"*UnmatchedSkipWarning: {skips}: 'numpy test_no_such_property' matches no collected*",
+        f"*SKIPPED*test_inputs.py:*: skipped by {skips}: one parametrized case",
+        f"*UnmatchedRuleWarning: {skips}: 'numpy test_no_such_property' matches no collected*",
     ):
         result.stdout.fnmatch_lines([line])
 
 
-def test_malformed_skip_file_is_a_usage_error(pytester):
-    skips = pytester.path / "skips.txt"
-    skips.write_text("numpy\n")
-    result = kit(pytester, "--backend", "numpy", f"--skip-tests={skips}", "--co")
+def test_xfail_file_is_strict_and_matches_parametrized_cases(plugins):
+    """Expected failures that fail are xfailed, one that passes fails the run (strict), a
+    stale line warns; patterns pick cases by their parameters, brackets included."""
+    xfails = plugins.path / "xfails.txt"
+    xfails.write_text(
+        "wrong-shape test_unroll_matches_reference[*float32-tanh]  # flattens its states\n"
+        "wrong-shape test_bptt_matches_reference  # flattens its adjoints\n"
+        "numpy test_unroll_matches_reference[numpy-float32-tanh]  # stale: it passes\n"
+        "numpy test_no_such_property\n"
+    )
+    backends = ("--rnnbench-backend=numpy", "--rnnbench-backend=wrong-shape")
+    result = kit(plugins, *backends, *QUICK, "-k", ONE_CASE, f"--rnnbench-xfail={xfails}", "-rA")
+    result.assert_outcomes(passed=1, failed=1, xfailed=2, warnings=1)
+    text = output(result)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert re.search(
+        r"FAILED .*test_unroll_matches_reference\[numpy-float32-tanh\].*XPASS\(strict\).*"
+        r"expected to fail by .*xfails.txt: stale: it passes",
+        text,
+    ), text
+    assert re.search(r"XFAIL .*test_bptt_matches_reference\[wrong-shape-float32-tanh\]", text)
+    assert "UnmatchedRuleWarning" in text and "'numpy test_no_such_property'" in text
+
+
+@pytest.mark.parametrize("option", ["--rnnbench-skip-tests", "--rnnbench-xfail"])
+def test_malformed_rule_file_is_a_usage_error(pytester, option):
+    rules = pytester.path / "rules.txt"
+    rules.write_text("numpy\n")
+    result = kit(pytester, "--rnnbench-backend", "numpy", f"{option}={rules}", "--co")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"{skips}:1: expected 'BACKEND TEST_PATTERN [# reason]'" in output(result)
+    assert f"{option}: {rules}:1: expected 'BACKEND TEST_PATTERN [# reason]'" in output(result)
+
+
+def test_old_option_spellings_are_gone(pytester):
+    """--backend and friends are left to other plugins and projects."""
+    result = kit(pytester, "--backend", "numpy", "--co")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unrecognized arguments: --backend" in output(result)
+
+
+def test_ci_profile_writes_no_example_database(plugins, monkeypatch):
+    """Under $CI the kit runs rnnbench-ci, which saves nothing, not even the failures."""
+    monkeypatch.setenv("CI", "true")
+    backends = ("--rnnbench-backend=numpy", "--rnnbench-backend=wrong-shape")
+    result = kit(plugins, *backends, "-k", ONE_CASE)
+    result.assert_outcomes(passed=2, failed=2)
+    assert "hypothesis profile rnnbench-ci;" in output(result)
+    assert not (plugins.path / ".hypothesis").exists()
+
+
+def test_shared_example_database_gets_the_failures(plugins, monkeypatch):
+    """--rnnbench-hypothesis-db (or $RNNBENCH_HYPOTHESIS_DB) points the kit, under any of
+    its profiles, at a database that other machines replay first."""
+    args = ("--rnnbench-backend=wrong-shape", "-k", ONE_CASE, "--rnnbench-profile=ci")
+    shared = plugins.path / "shared"
+    result = kit(plugins, *args, f"--rnnbench-hypothesis-db={shared}")
+    result.assert_outcomes(failed=2)
+    assert len(list(shared.rglob("*"))) >= 4  # a key folder and an example per failing test
+
+    from_env = plugins.path / "from-env"
+    monkeypatch.setenv("RNNBENCH_HYPOTHESIS_DB", str(from_env))
+    kit(plugins, *args).assert_outcomes(failed=2)
+    assert len(list(from_env.rglob("*"))) >= 4
+    assert not (plugins.path / ".hypothesis").exists()
+
+
+def test_hanging_backend_fails_under_its_name_without_hanging_the_suite(plugins):
+    """A call over --rnnbench-timeout fails its test with the reproduction; later calls of
+    that backend fail at once; the other backends are unaffected."""
+    backends = ("--rnnbench-backend=numpy", "--rnnbench-backend=sleeps-in-bptt")
+    selection = f"({ONE_CASE}) or (float32 and tanh and test_truncated_bptt_matches_reference)"
+    start = time.monotonic()
+    result = kit(plugins, *backends, *QUICK, "-k", selection, "--rnnbench-timeout=2", "-rA")
+    elapsed = time.monotonic() - start
+    result.assert_outcomes(passed=4, failed=2)
+    text = output(result)
+    hung = (
+        "backend 'sleeps-in-bptt': b.bptt(i.params, i.xs, i.h0, i.dhs, activation='tanh', "
+        "truncate=None) did not return within 2 s (--rnnbench-timeout)"
+    )
+    for test in ("test_bptt_matches_reference", "test_truncated_bptt_matches_reference"):
+        assert re.search(
+            rf"FAILED .*{test}\[sleeps-in-bptt-float32-tanh\] - .*BackendTimeoutError: "
+            + re.escape(hung),
+            text,
+        ), text
+    assert "b = rnnbench.get_backend('sleeps-in-bptt', device='cpu')" in text
+    assert "time limit 2 s per backend call" in text
+    assert elapsed < 60, elapsed  # the sleeping call takes 600 s
+
+
+def test_backend_without_adjoints_is_held_to_every_other_gradient(plugins):
+    """provides_adjoints = False: the adjoint checks are skipped with the reason, shown in the
+    kit's own summary (no -rs); every other check runs. Returning None without declaring it
+    fails with what to declare."""
+    backends = ("--rnnbench-backend=no-adjoints", "--rnnbench-backend=missing-adjoints")
+    result = kit(plugins, *backends, *QUICK, "-k", "float64 and tanh or test_exact_decay")
+    text = output(result)
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] >= 10 and outcomes["failed"] >= 4, outcomes
+    assert not re.search(r"^FAILED .*\[no-adjoints", text, re.M), text
+    assert re.search(
+        r"FAILED .*test_bptt_matches_reference\[missing-adjoints-float64-tanh\] - "
+        r"AssertionError: bptt dL/dhs: the backend returned None \(a backend without per-step "
+        r"adjoints declares provides_adjoints = False\)",
+        text,
+    ), text
+    section = text[text.index("rnnbench: skipped") :]
+    assert re.search(
+        r"^ +\d+ x no-adjoints declares no per-step adjoints \(provides_adjoints = False\)$",
+        section,
+        re.M,
+    ), section
+
+
+def test_a_module_that_imports_its_framework_is_warned_of_under_its_name(plugins):
+    result = kit(plugins, "--rnnbench-backend=eager-import", *QUICK, "-k", ONE_CASE)
+    result.assert_outcomes(passed=2, warnings=1)
+    assert (
+        "FrameworkImportedWarning: rnnbench: backend 'eager-import': importing "
+        "bad_plugin_eager_import imported fake_framework"
+    ) in output(result)
 
 
 def test_unknown_backend_name_fails_instead_of_skipping_everything(pytester):
-    result = kit(pytester, "--backend", "nonesuch", "--co")
+    result = kit(pytester, "--rnnbench-backend", "nonesuch", "--co")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     assert "rnnbench: unknown backend 'nonesuch'; known backends: numpy" in output(result)
 
@@ -187,7 +369,7 @@ def test_bad_plugins_do_not_break_discovery(plugins):
 def test_bad_plugins_fail_under_their_own_names(plugins):
     """Each broken backend fails with what is wrong; the reference run alongside passes."""
     names = ["numpy", "wrong-shape", "wrong-dtype", "raises-in-bptt"]
-    backends = [arg for name in names for arg in ("--backend", name)]
+    backends = [arg for name in names for arg in ("--rnnbench-backend", name)]
     result = kit(plugins, *backends, *QUICK, "-k", ONE_CASE, "--tb=short", "-rA")
     result.assert_outcomes(passed=3, failed=5)
     text = output(result)
@@ -216,7 +398,7 @@ def test_bad_plugins_fail_under_their_own_names(plugins):
 def test_missing_framework_skips_and_broken_plugin_errors_with_the_reason(plugins):
     """A backend whose framework is not installed is skipped; one that is installed but fails
     to import is an error (a green run must not hide it); both say why."""
-    backends = ["--backend", "numpy", "--backend", "import-fails", "--backend", "needs-missing"]
+    backends = [f"--rnnbench-backend={name}" for name in ("numpy", "import-fails", "needs-missing")]
     result = kit(plugins, *backends, *QUICK, "-k", ONE_CASE, "-rsE")
     result.assert_outcomes(passed=2, skipped=2, errors=2)
     text = output(result)
@@ -240,7 +422,7 @@ def test_example_autograd_backend_passes_the_kit(pytester, monkeypatch):
     if importlib.util.find_spec("autograd") is None:  # no import: pytester would unload it
         pytest.skip("the example backend needs autograd: pip install autograd")
     monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
-    result = kit(pytester, "--backend", "rnnbench_autograd:AutogradBackend", "-x", DEV)
+    result = kit(pytester, "--rnnbench-backend", "rnnbench_autograd:AutogradBackend", "-x", DEV)
     assert result.ret == 0, output(result)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) > 100 and "skipped" not in outcomes, outcomes

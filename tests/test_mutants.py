@@ -39,7 +39,7 @@ def run_kit(backend: str, selection: str) -> subprocess.CompletedProcess:
         "pytest",
         "--pyargs",
         "rnnbench.conformance",
-        "--backend",
+        "--rnnbench-backend",
         backend,
         "-k",
         selection,
@@ -50,7 +50,7 @@ def run_kit(backend: str, selection: str) -> subprocess.CompletedProcess:
         "no:cacheprovider",
         "-p",
         "no:xdist",
-        "--hypothesis-profile=dev",
+        "--rnnbench-profile=dev",
     ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 

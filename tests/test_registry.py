@@ -10,7 +10,12 @@ from rnnbench_backends.numpy_backend import NumpyBackend
 
 import rnnbench
 from rnnbench import registry
-from rnnbench.errors import BackendUnavailableError, UnknownBackendError
+from rnnbench.errors import (
+    BackendNameClashError,
+    BackendUnavailableError,
+    FrameworkMissingError,
+    UnknownBackendError,
+)
 
 
 def test_importing_rnnbench_imports_no_framework():
@@ -95,3 +100,138 @@ def test_unsupported_device_is_refused():
 
 def test_builtins_come_first():
     assert registry.backend_names()[: len(registry.BUILTIN)] == list(registry.BUILTIN)
+
+
+# -- the availability policy -------------------------------------------------------------------
+class ConstructorBug(NumpyBackend):
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        raise RuntimeError("bug in __init__")
+
+
+class BrokenFramework(NumpyBackend):
+    """Its framework is installed (numpy) but fails to import when the backend is built."""
+
+    requires = ("numpy",)
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        raise ImportError("the framework's shared library failed to load")
+
+
+class NeedsMissingFramework(NumpyBackend):
+    requires = ("surely_not_an_installed_module",)
+    install_hint = "pip install surely-not"
+
+
+class NoSuchDevice(NumpyBackend):
+    devices = frozenset({"cpu", "cuda"})
+
+    def __init__(self, device: str = "cpu") -> None:
+        super().__init__(device)
+        if device == "cuda":
+            raise FrameworkMissingError("no CUDA device here")
+
+
+@pytest.fixture
+def registered():
+    """Register classes under names for one test."""
+    names = []
+
+    def register(cls, name):
+        names.append(rnnbench.register_backend(cls, name))
+
+    yield register
+    for name in names:
+        rnnbench.unregister_backend(name)
+
+
+def test_a_runnable_backend_resolves_to_an_instance_under_its_name():
+    found = registry.resolve_backend("numpy")
+    assert (found.status, found.reason) == ("ok", "")
+    assert isinstance(found.backend, NumpyBackend) and found.backend.name == "numpy"
+
+
+@pytest.mark.parametrize(
+    ("cls", "device", "reason"),
+    [
+        (NeedsMissingFramework, "cpu", "needs surely_not_an_installed_module, which is not "
+         "installed: pip install surely-not"),
+        (NoSuchDevice, "cuda", "no CUDA device here"),
+        (NumpyBackend, "cuda", "does not support device='cuda'; supported: ['cpu']"),
+    ],
+)  # fmt: skip
+def test_an_absent_framework_or_device_is_a_skip(registered, cls, device, reason):
+    registered(cls, "absent")
+    found = registry.resolve_backend("absent", device)
+    assert (found.status, found.backend) == ("skipped", None)
+    assert reason in found.reason
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        (ConstructorBug, "backend 'broken' failed to construct: RuntimeError: bug in __init__"),
+        (BrokenFramework, "backend 'broken' failed to load: the framework's shared library"),
+        ("no_such_module_xyz:Backend", "failed to import: ModuleNotFoundError"),
+        ("rnnbench.problems:Problem", "is not a subclass of rnnbench.Backend"),
+    ],
+)
+def test_an_installed_backend_that_fails_to_load_is_a_failure(registered, target, reason):
+    registered(target, "broken")
+    found = registry.resolve_backend("broken")
+    assert (found.status, found.backend) == ("failed", None)
+    assert reason in found.reason
+
+
+def test_an_unknown_name_is_not_a_question_of_availability():
+    with pytest.raises(UnknownBackendError, match="unknown backend 'nonesuch'"):
+        registry.resolve_backend("nonesuch")
+
+
+# -- entry points that claim a taken name ------------------------------------------------------
+MINE = "tests.mutants:SignFlipBackend"
+THEIRS = "tests.mutants:OffByOneBackend"
+
+
+def test_an_entry_point_with_a_free_name_is_registered(fake_entry_points):
+    fake_entry_points(("mine", MINE), ("mine", MINE))  # listed twice, same target: no clash
+    assert registry.resolve_backend("mine").status == "ok"
+    assert "mine" in registry.backend_names()
+    assert not any(info.warning for info in registry.list_backends())
+
+
+def test_an_entry_point_claiming_a_builtin_name_is_reported_not_first_wins(fake_entry_points):
+    fake_entry_points(("numpy", MINE))
+    builtin = registry.BUILTIN["numpy"]
+    info = {i.name: i for i in registry.list_backends()}["numpy"]
+    assert not info.available
+    for text in (info.warning, info.reason, info.target):
+        assert builtin in text and MINE in text
+    assert f"{builtin} (built-in)" in info.warning and f"{MINE} (entry point)" in info.warning
+    with pytest.raises(BackendNameClashError, match="'numpy' is claimed by") as caught:
+        rnnbench.get_backend("numpy")
+    assert builtin in str(caught.value) and MINE in str(caught.value)
+    found = registry.resolve_backend("numpy")
+    assert found.status == "failed" and MINE in found.reason
+    # the targets themselves still load, and other names are untouched
+    assert type(rnnbench.get_backend(builtin)) is NumpyBackend
+    assert registry.resolve_backend("torch-manual").status in ("ok", "skipped")
+
+
+def test_two_entry_points_claiming_one_name_are_reported(fake_entry_points):
+    fake_entry_points(("dup", MINE), ("other", THEIRS), ("dup", THEIRS))
+    info = {i.name: i for i in registry.list_backends()}
+    assert MINE in info["dup"].warning and THEIRS in info["dup"].warning
+    assert info["other"].available and not info["other"].warning
+    with pytest.raises(BackendNameClashError, match=r"mutants:SignFlipBackend.*OffByOneBackend"):
+        rnnbench.get_backend("dup")
+
+
+def test_registering_with_replace_settles_a_clash(fake_entry_points):
+    fake_entry_points(("dup", MINE), ("dup", THEIRS))
+    with pytest.raises(ValueError, match="already registered"):
+        rnnbench.register_backend(THEIRS, "dup")
+    rnnbench.register_backend(THEIRS, "dup", replace=True)
+    assert rnnbench.get_backend("dup").name == "dup"
+    assert not registry.describe_backend("dup").warning

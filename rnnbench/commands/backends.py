@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rnnbench.commands.options import EXIT_OK
 from rnnbench.registry import list_backends
@@ -34,14 +35,18 @@ def execute(args: argparse.Namespace) -> int:
             "truncation": info.supports_truncation if info.available else None,
             "target": info.target,
             "reason": info.reason,
+            "warning": info.warning,
         }
         for info in list_backends()
     ]
+    for row in rows:
+        if row["warning"]:
+            print(f"rnnbench: warning: {row['warning']}", file=sys.stderr)
     if args.json:
         print(json_text(rows))
         return EXIT_OK
     print(text_table(rows, COLUMNS))
     for row in rows:
-        if not row["available"]:
+        if not row["available"] and not row["warning"]:
             print(f"{row['backend']}: {row['reason']}")
     return EXIT_OK

@@ -37,6 +37,10 @@ from rnnbench.report.tables import (
 )
 from rnnbench.tolerances import tolerance
 
+#: the status message of a backend that cannot draw decay curves
+NO_ADJOINTS = "declares no per-step adjoints (provides_adjoints = False): no decay curves"
+
+
 NAME = "decay"
 SUMMARY = (
     "Gradient-decay curves ||dL/dh_(T-k)|| / ||dL/dh_T|| against k per backend, "
@@ -160,6 +164,10 @@ def decay_study(
             progress.advance()
             for name, backend in backends.items():
                 progress.show(f"{task}: {name}")
+                if not backend.provides_adjoints:
+                    status.append(status_row(name, task, "skipped", NO_ADJOINTS))
+                    progress.advance()
+                    continue
                 try:
                     task = functools.partial(backend_decay_curve, data=data)
                     measured = runner.run(name, backend, task)

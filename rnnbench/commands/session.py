@@ -16,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.commands.options import EXIT_FAILED, EXIT_OK
-from rnnbench.errors import BackendUnavailableError, UnknownBackendError
 from rnnbench.harness import interrupts
 from rnnbench.harness.machine import machine_info
 from rnnbench.harness.progress import Progress
 from rnnbench.harness.run_folder import leftover_partials, new_run_folder, remove_partials
 from rnnbench.interface import Backend
 from rnnbench.presets import Size
-from rnnbench.registry import backend_names, get_backend
+from rnnbench.registry import backend_names, resolve_backend
 from rnnbench.report.tables import Row, status_row
 
 Tables = dict[str, list[Row]]
@@ -35,29 +34,24 @@ Write = Callable[[Path, Row, Tables], None]
 
 @dataclass
 class Selected:
-    """A backend chosen for a command: the instance, or None with the reason it cannot run."""
+    """A backend chosen for a command: the instance, or None with the reason it cannot run
+    and its ``status`` ("skipped" or "failed", the registry's availability policy)."""
 
     name: str
     backend: Backend | None
     reason: str = ""
     requested: bool = False
+    status: str = "ok"
 
 
 def select_backends(names: Sequence[str] | None) -> list[Selected]:
-    """The backends named (or every known one), constructed; UnknownBackendError for an
-    unknown name."""
+    """The backends named (or every known one), resolved by ``registry.resolve_backend``;
+    UnknownBackendError for an unknown name."""
     requested = names is not None
     selected = []
     for name in dict.fromkeys(names or backend_names()):
-        try:
-            selected.append(Selected(name, get_backend(name), requested=requested))
-        except BackendUnavailableError as exc:
-            selected.append(Selected(name, None, str(exc), requested))
-        except UnknownBackendError:
-            raise
-        except Exception as exc:
-            reason = f"failed to construct: {type(exc).__name__}: {exc}"
-            selected.append(Selected(name, None, reason, requested))
+        found = resolve_backend(name)
+        selected.append(Selected(name, found.backend, found.reason, requested, found.status))
     return selected
 
 
@@ -79,7 +73,9 @@ class Finished:
             if r["status"] in ("failed", "disagrees")
         ]
         problems += [
-            f"{s.name}: not available" for s in self.selection if s.requested and not s.backend
+            f"{s.name}: not available"
+            for s in self.selection
+            if s.requested and s.status == "skipped"
         ]
         if problems:
             fail("; ".join(problems))
@@ -114,7 +110,9 @@ def run_session(
     with new_run_folder(out, command) as folder:
         tables, entries = measure(backends, progress)
         unrunnable = [
-            status_row(s.name, "", "skipped", s.reason) for s in selection if s.backend is None
+            status_row(s.name, "load" if s.status == "failed" else "", s.status, s.reason)
+            for s in selection
+            if s.backend is None
         ]
         tables["status"] = unrunnable + tables["status"]
         progress.show("writing the report")

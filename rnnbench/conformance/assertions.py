@@ -36,6 +36,11 @@ def assert_close(
     """Fail unless ``value`` (native) has the reference's shape, the problem's dtype, and a
     normwise error (relative to ``scale``, see ``tolerances``) within ``tol`` (default: the
     tolerance rule for the problem's dtype and T)."""
+    if value is None:
+        raise AssertionError(
+            f"{what}: the backend returned None (a backend without per-step adjoints declares "
+            "provides_adjoints = False)\n" + reproduction(backend, problem, call)
+        )
     got_dtype = dtype_name(value)
     array = backend.to_numpy(value)
     if tol is None:

@@ -1,63 +1,66 @@
 """pytest plugin of the conformance kit (entry point ``pytest11: rnnbench``).
 
-It adds the ``--backend``/``--device``/``--skip-tests`` options, the hypothesis profiles
-``dev``, ``ci`` and ``thorough``, and the ``backend_name``/``backend`` fixtures the suite
-uses. It imports no framework, and it changes nothing in a pytest run that collects no
-test of the kit: the hypothesis profile is loaded only when a module of the kit is about to
-be imported (and restored at exit), and only a test whose ``backend_name`` comes from the
-``backend`` fixture (not from its own parametrize mark or fixture) is parametrized.
+Everything it adds carries rnnbench's name, so installing rnnbench changes nothing in the
+test run of a project that does not run the kit: the ``--rnnbench-*`` options, the
+``rnnbench_backend_name``/``rnnbench_backend`` fixtures, the ``rnnbench_kit`` marker and the
+hypothesis profiles ``rnnbench-dev``/``-ci``/``-thorough``, which are registered and loaded
+only when a module of the kit is about to be imported (and the previous profile is restored
+at exit). Only a test whose ``rnnbench_backend_name`` comes from the plugin (not from its
+own parametrize mark or fixture) is parametrized. The plugin imports no framework.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import argparse
+import math
 import os
+import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from rnnbench.errors import BackendUnavailableError, FrameworkMissingError, UnknownBackendError
-from rnnbench.registry import backend_names, get_backend
+from rnnbench.errors import RnnbenchError, UnknownBackendError
+from rnnbench.interface import Backend
+from rnnbench.registry import Availability, backend_names, load_backend_class, resolve_backend
+
+from . import profiles
+from .rules import UnmatchedRuleWarning, apply_rules
+from .timelimit import CallThread, TimedBackend
+
+__all__ = ["FrameworkImportedWarning", "UnmatchedRuleWarning"]
 
 KIT_DIR = Path(__file__).resolve().parent
-PROFILE_ENV = "RNNBENCH_PROFILE"
 BACKENDS_ENV = "RNNBENCH_BACKENDS"
 DEVICE_ENV = "RNNBENCH_DEVICE"
-
-try:
-    from hypothesis import HealthCheck, settings
-
-    settings.register_profile("dev", max_examples=10, deadline=None)
-    settings.register_profile(
-        "ci",
-        max_examples=25,
-        derandomize=True,
-        deadline=None,
-        database=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
-    settings.register_profile(
-        "thorough", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-    )
-except ImportError:  # the kit needs hypothesis; an unrelated pytest run does not
-    settings = None
+TIMEOUT_ENV = "RNNBENCH_TIMEOUT"
+DEFAULT_TIMEOUT_S = 120.0
+BACKEND_PARAM = "rnnbench_backend_name"
+MARKER = "rnnbench_kit"
 
 
-class UnmatchedSkipWarning(UserWarning):
-    """A line of a --skip-tests file matched no collected test."""
+class FrameworkImportedWarning(UserWarning):
+    """Importing a backend's module imported its framework: discovery is no longer cheap."""
 
 
 #: per-run state, kept on the config (not in module globals, which outlive a run)
 _UNAVAILABLE = pytest.StashKey[dict[str, str]]()
 _PREVIOUS_PROFILE = pytest.StashKey[str | None]()
+_DIVERTED_STORAGE = pytest.StashKey[Path | None]()
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0 (0: no limit), got {text!r}")
+    return value
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rnnbench", "rnnbench conformance kit")
     group.addoption(
-        "--backend",
+        "--rnnbench-backend",
         action="append",
         default=[],
         dest="rnnbench_backends",
@@ -66,25 +69,60 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"${BACKENDS_ENV} as a comma-separated list, else every known backend)",
     )
     group.addoption(
-        "--device",
+        "--rnnbench-device",
         default=None,
         dest="rnnbench_device",
         help=f"device for the backends under test: cpu or cuda (default: ${DEVICE_ENV} or cpu)",
     )
     group.addoption(
-        "--skip-tests",
+        "--rnnbench-skip-tests",
         default=None,
         dest="rnnbench_skip_file",
         metavar="FILE",
-        help="file of lines 'BACKEND TEST_PATTERN [# reason]': skip matching tests "
-        "(fnmatch on the test function name) for that backend",
+        help="file of lines 'BACKEND TEST_PATTERN [# reason]': skip the matching tests of "
+        "that backend (the pattern matches the test name, with or without [parameters])",
+    )
+    group.addoption(
+        "--rnnbench-xfail",
+        default=None,
+        dest="rnnbench_xfail_file",
+        metavar="FILE",
+        help="file of lines 'BACKEND TEST_PATTERN [# reason]': the matching tests of that "
+        "backend are expected to fail, strictly (one that passes fails the run)",
+    )
+    group.addoption(
+        "--rnnbench-profile",
+        default=None,
+        dest="rnnbench_profile",
+        choices=profiles.CHOICES,
+        help=f"the kit's hypothesis profile (default: ${profiles.PROFILE_ENV}, else ci when "
+        "$CI is set, else dev; --hypothesis-profile=NAME uses a profile of yours instead)",
+    )
+    group.addoption(
+        "--rnnbench-hypothesis-db",
+        default=None,
+        dest="rnnbench_hypothesis_db",
+        metavar="PATH",
+        help="hypothesis example database for the kit: a directory (shared between machines "
+        "to replay each other's failures first), ':memory:', or 'module:attribute' naming a "
+        f"hypothesis ExampleDatabase (default: ${profiles.DATABASE_ENV}, else the profile's)",
+    )
+    group.addoption(
+        "--rnnbench-timeout",
+        default=None,
+        type=_seconds,
+        dest="rnnbench_timeout",
+        metavar="SECONDS",
+        help="time limit of each call to a backend; a call that hangs fails its test and every "
+        f"later call of that backend (default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT_S:g}; "
+        "0: no limit)",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_UNAVAILABLE] = {}
     config.addinivalue_line(
-        "markers", "rnnbench_backend: a test of the rnnbench conformance kit, run per backend"
+        "markers", f"{MARKER}: a test of the rnnbench conformance kit, run per backend"
     )
 
 
@@ -96,25 +134,37 @@ def pytest_collectstart(collector: pytest.Collector) -> None:
     if not collector.path.resolve().is_relative_to(KIT_DIR):
         return
     config = collector.config
-    if settings is None or config.getoption("hypothesis_profile", None):
-        config.stash[_PREVIOUS_PROFILE] = None  # the user's choice stands
+    config.stash[_PREVIOUS_PROFILE] = None
+    try:
+        from hypothesis import settings
+    except ImportError:  # the kit's modules say what is missing when they are imported
         return
     try:
-        config.stash[_PREVIOUS_PROFILE] = settings.get_current_profile_name()
+        previous = settings.get_current_profile_name()
     except AssertionError:  # no profile loaded yet
-        config.stash[_PREVIOUS_PROFILE] = "default"
-    default = "ci" if os.environ.get("CI") else "dev"
-    settings.load_profile(os.environ.get(PROFILE_ENV, default))
+        previous = "default"
+    user_profile = config.getoption("hypothesis_profile", None)
+    profile = profiles.chosen_profile(config.getoption("rnnbench_profile"), user_profile)
+    spec = profiles.database_spec(config.getoption("rnnbench_hypothesis_db"))
+    loaded = profiles.activate(profile, user_profile, spec)
+    config.stash[_PREVIOUS_PROFILE] = previous if loaded != previous else None
+    if loaded == profiles.PREFIX + "ci":
+        config.stash[_DIVERTED_STORAGE] = profiles.divert_storage()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     previous = config.stash.get(_PREVIOUS_PROFILE, None)
-    if previous is not None and settings is not None:
+    if previous is not None:
+        from hypothesis import settings
+
         settings.load_profile(previous)
+    storage = config.stash.get(_DIVERTED_STORAGE, None)
+    if storage is not None:
+        profiles.restore_storage(storage)
 
 
 def selected_backends(config: pytest.Config) -> list[str]:
-    """The backends chosen by --backend, else $RNNBENCH_BACKENDS, else every known one."""
+    """The backends chosen by --rnnbench-backend, else $RNNBENCH_BACKENDS, else every one."""
     chosen = list(config.getoption("rnnbench_backends") or [])
     if not chosen and os.environ.get(BACKENDS_ENV):
         chosen = [n.strip() for n in os.environ[BACKENDS_ENV].split(",") if n.strip()]
@@ -123,6 +173,18 @@ def selected_backends(config: pytest.Config) -> list[str]:
 
 def selected_device(config: pytest.Config) -> str:
     return config.getoption("rnnbench_device") or os.environ.get(DEVICE_ENV, "cpu")
+
+
+def selected_timeout(config: pytest.Config) -> float:
+    """Seconds each backend call may take: --rnnbench-timeout, else $RNNBENCH_TIMEOUT, else
+    the default; 0 means no limit."""
+    seconds = config.getoption("rnnbench_timeout")
+    if seconds is not None:
+        return seconds
+    try:
+        return _seconds(os.environ.get(TIMEOUT_ENV) or str(DEFAULT_TIMEOUT_S))
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise pytest.UsageError(f"${TIMEOUT_ENV}: {exc}") from exc
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -137,84 +199,92 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             f"known backends: {', '.join(backend_names())}",
             pytrace=False,
         )
-    mark = pytest.mark.rnnbench_backend
+    mark = getattr(pytest.mark, MARKER)
     params = [pytest.param(n, id=n, marks=mark) for n in names]
-    metafunc.parametrize("backend_name", params, scope="session")
+    metafunc.parametrize(BACKEND_PARAM, params, scope="session")
 
 
 def _wants_backends(metafunc: pytest.Metafunc) -> bool:
-    """Whether ``backend_name`` is the kit's: requested (through the ``backend`` fixture),
-    not parametrized by the test's own mark, and not provided by some other fixture."""
-    if "backend_name" not in metafunc.fixturenames:
+    """Whether ``rnnbench_backend_name`` is the plugin's: requested (through the
+    ``rnnbench_backend`` fixture), not parametrized by the test's own mark, and not provided
+    by some other fixture."""
+    if BACKEND_PARAM not in metafunc.fixturenames:
         return False
     for marker in metafunc.definition.iter_markers("parametrize"):
         argnames = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
         if isinstance(argnames, str):
             argnames = [a.strip() for a in argnames.split(",")]
-        if "backend_name" in argnames:
+        if BACKEND_PARAM in argnames:
             return False
-    return "backend_name" not in getattr(metafunc, "_arg2fixturedefs", {})
+    return BACKEND_PARAM not in getattr(metafunc, "_arg2fixturedefs", {})
 
 
 @pytest.fixture(scope="session")
-def backend(backend_name: str, pytestconfig: pytest.Config):
-    """The backend under test, built once per session. Skipped with the reason when its
-    framework or device is absent here (or the device is not declared); an error, with the
-    reason, when it is present but fails to load (a broken plugin or install)."""
+def rnnbench_backend(rnnbench_backend_name: str, pytestconfig: pytest.Config) -> Backend:
+    """The backend under test, built once per session by the registry's availability policy
+    (``resolve_backend``), each call limited in time (see ``timelimit``): skipped with the
+    reason when its framework or device is absent here (or the device is not declared); an
+    error, with the reason, when it is present but fails to load (a broken plugin or
+    install, a name two plugins claim)."""
+    name = rnnbench_backend_name
+    device = selected_device(pytestconfig)
+    seconds = selected_timeout(pytestconfig)
+    _warn_if_import_imports_framework(name)
+
+    def resolve() -> Availability:
+        try:
+            return resolve_backend(name, device=device)
+        except UnknownBackendError as exc:
+            return Availability(name, "failed", reason=str(exc))
+
+    thread = CallThread(f"backend {name!r}", seconds) if seconds else None
+    if thread is None:
+        found = resolve()
+    else:
+        construction = f"rnnbench.resolve_backend({name!r}, device={device!r})"
+        found = thread.call(resolve, lambda: (construction, ""))
+    if found.status == "skipped":
+        pytestconfig.stash[_UNAVAILABLE][name] = found.reason
+        pytest.skip(f"backend {name!r} unavailable: {found.reason}")
+    if found.status == "failed":
+        pytestconfig.stash[_UNAVAILABLE][name] = f"FAILED TO LOAD: {found.reason}"
+        pytest.fail(f"backend {name!r} failed to load: {found.reason}", pytrace=False)
+    return found.backend if thread is None else TimedBackend(found.backend, thread)  # type: ignore[return-value]
+
+
+def _warn_if_import_imports_framework(name: str) -> None:
+    """Warn, under the backend's name, when importing its class imports a module of its
+    ``requires`` (a framework must be imported only when the backend is constructed)."""
+    before = set(sys.modules)
     try:
-        return get_backend(backend_name, device=selected_device(pytestconfig))
-    except (FrameworkMissingError, ValueError) as exc:
-        pytestconfig.stash[_UNAVAILABLE][backend_name] = str(exc)
-        pytest.skip(f"backend {backend_name!r} unavailable: {exc}")
-    except (BackendUnavailableError, UnknownBackendError) as exc:
-        pytestconfig.stash[_UNAVAILABLE][backend_name] = f"FAILED TO LOAD: {exc}"
-        pytest.fail(f"backend {backend_name!r} failed to load: {exc}", pytrace=False)
+        cls = load_backend_class(name)
+    except RnnbenchError:  # unknown, broken or clashing: resolve_backend reports it
+        return
+    imported = [m for m in cls.requires if m in sys.modules and m not in before]
+    if imported:
+        warnings.warn(
+            FrameworkImportedWarning(
+                f"rnnbench: backend {name!r}: importing {cls.__module__} imported "
+                f"{', '.join(imported)}; import the framework in the backend's __init__, so "
+                "that listing backends does not import it"
+            ),
+            stacklevel=1,
+        )
 
 
 def _uses_backend(item: pytest.Item) -> bool:
-    return item.get_closest_marker("rnnbench_backend") is not None
+    return item.get_closest_marker(MARKER) is not None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    path = config.getoption("rnnbench_skip_file")
-    if not path:
-        return
-    rules = _read_skip_file(Path(path))
-    used = [False] * len(rules)
-    for item in filter(_uses_backend, items):
-        name = item.callspec.params.get("backend_name") if hasattr(item, "callspec") else None
-        function = getattr(item, "originalname", item.name)
-        for i, (backend_name, pattern, reason) in enumerate(rules):
-            if backend_name == name and fnmatch.fnmatchcase(function, pattern):
-                used[i] = True
-                item.add_marker(pytest.mark.skip(reason=f"skipped by {path}: {reason}"))
-    for (backend_name, pattern, _), hit in zip(rules, used, strict=True):
-        if not hit:
-            warnings.warn(
-                UnmatchedSkipWarning(
-                    f"{path}: '{backend_name} {pattern}' matches no collected test"
-                ),
-                stacklevel=1,
-            )
-
-
-def _read_skip_file(path: Path) -> list[tuple[str, str, str]]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise pytest.UsageError(f"--skip-tests: cannot read {path}: {exc}") from exc
-    rules = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line, _, reason = raw.partition("#")
-        words = line.split()
-        if not words:
-            continue
-        if len(words) != 2:
-            raise pytest.UsageError(
-                f"--skip-tests: {path}:{number}: expected 'BACKEND TEST_PATTERN [# reason]'"
-            )
-        rules.append((words[0], words[1], reason.strip() or "no reason given"))
-    return rules
+    kit_items = list(filter(_uses_backend, items))
+    for option, dest in (
+        ("--rnnbench-skip-tests", "rnnbench_skip_file"),
+        ("--rnnbench-xfail", "rnnbench_xfail_file"),
+    ):
+        path = config.getoption(dest)
+        if path:
+            apply_rules(kit_items, option, Path(path), BACKEND_PARAM)
 
 
 def pytest_report_collectionfinish(
@@ -222,10 +292,16 @@ def pytest_report_collectionfinish(
 ) -> list[str]:
     if not any(map(_uses_backend, items)):
         return []
-    profile = settings.get_current_profile_name() if settings is not None else "none"
+    profile = "none"
+    if "hypothesis" in sys.modules:
+        from hypothesis import settings
+
+        profile = settings.get_current_profile_name()
+    seconds = selected_timeout(config)
+    limit = f"{seconds:g} s per backend call" if seconds else "none"
     return [
         f"rnnbench: backends {', '.join(selected_backends(config))}; "
-        f"device {selected_device(config)}; hypothesis profile {profile}"
+        f"device {selected_device(config)}; hypothesis profile {profile}; time limit {limit}"
     ]
 
 
@@ -235,3 +311,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.section("rnnbench: backends not tested")
         for name, reason in sorted(unavailable.items()):
             terminalreporter.write_line(f"{name}: {reason}")
+    for outcome, char, title in (
+        ("skipped", "s", "skipped"),
+        ("xfailed", "x", "expected failures"),
+    ):
+        if terminalreporter.hasopt(char):  # pytest lists them already (-rs, -rx, -ra)
+            continue
+        reasons = Counter(
+            _reason(report)
+            for report in terminalreporter.stats.get(outcome, [])
+            if MARKER in report.keywords
+        )
+        if reasons:
+            terminalreporter.section(f"rnnbench: {title}")
+            for reason, count in sorted(reasons.items()):
+                terminalreporter.write_line(f"{count:5d} x {reason}")
+
+
+def _reason(report: pytest.TestReport) -> str:
+    """A skipped or xfailed test's reason."""
+    if hasattr(report, "wasxfail"):
+        return report.wasxfail
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import fields
+
 import pytest
 
 from rnnbench.activations import ACTIVATIONS
@@ -10,7 +13,10 @@ from rnnbench.problems import DTYPES, Problem
 
 from .oracle import problem_data
 
-__all__ = ["ACTIVATIONS", "DTYPES", "bptt", "load", "require"]
+__all__ = ["ACTIVATIONS", "DTYPES", "GRADIENTS", "bptt", "checked", "load", "require"]
+
+#: the names of the gradients ``bptt`` returns, in ``Grads`` order
+GRADIENTS: tuple[str, ...] = tuple(f.name for f in fields(Grads))
 
 
 def require(
@@ -19,6 +25,7 @@ def require(
     dtype: str | None = None,
     activation: str | None = None,
     truncation: bool = False,
+    adjoints: bool = False,
 ) -> None:
     """Skip, naming the reason, when the backend does not declare what a test needs."""
     if dtype is not None and dtype not in backend.dtypes:
@@ -27,6 +34,14 @@ def require(
         pytest.skip(f"{backend.name} does not declare activation {activation}")
     if truncation and not backend.supports_truncation:
         pytest.skip(f"{backend.name} does not declare truncated BPTT")
+    if adjoints and not backend.provides_adjoints:
+        pytest.skip(f"{backend.name} declares no per-step adjoints (provides_adjoints = False)")
+
+
+def checked(backend: Backend, names: Iterable[str]) -> list[str]:
+    """The gradient names among ``names`` the backend is held to: all of them, less the
+    per-step adjoints ``hs`` when it declares ``provides_adjoints = False``."""
+    return [name for name in names if name != "hs" or backend.provides_adjoints]
 
 
 def load(backend: Backend, problem: Problem) -> Inputs:

@@ -44,18 +44,20 @@ def rounding_error(backend, arrays: dict[str, np.ndarray], activation: str) -> f
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @given(data=st.data())
-def test_gradients_match_central_differences(backend, activation, data):
-    require(backend, dtype="float64", activation=activation)
+def test_gradients_match_central_differences(rnnbench_backend, activation, data):
+    require(rnnbench_backend, dtype="float64", activation=activation)
     problem = data.draw(problems(dtype="float64", activation=activation), label="problem")
     arrays = {name: getattr(make_data(problem), name) for name in ARRAY_NAMES}
-    grads = bptt(backend, problem)
+    grads = bptt(rnnbench_backend, problem)
     rng = np.random.default_rng(problem.seed)
-    rounding = rounding_error(backend, arrays, activation)
+    rounding = rounding_error(rnnbench_backend, arrays, activation)
     for name in ARGUMENTS:
         direction = rng.standard_normal(arrays[name].shape)
         plus = {**arrays, name: arrays[name] + STEP * direction}
         minus = {**arrays, name: arrays[name] - STEP * direction}
-        numeric = (loss(backend, plus, activation) - loss(backend, minus, activation)) / (2 * STEP)
+        numeric = (
+            loss(rnnbench_backend, plus, activation) - loss(rnnbench_backend, minus, activation)
+        ) / (2 * STEP)
         gradient = getattr(grads, name)
         analytic = float(np.sum(gradient * direction))
         scale = max(np.linalg.norm(gradient) * np.linalg.norm(direction), 1e-300)
@@ -64,5 +66,5 @@ def test_gradients_match_central_differences(backend, activation, data):
         assert error <= allowed, (
             f"dL/d{name} along a random direction: analytic {analytic!r}, central difference "
             f"{numeric!r} (error {error:.2e} relative to ||g|| ||v||, allowed {allowed:.1e})\n"
-            + reproduction(backend, problem, BPTT_CALL.format(a=activation, k=None))
+            + reproduction(rnnbench_backend, problem, BPTT_CALL.format(a=activation, k=None))
         )

@@ -21,42 +21,48 @@ def native(backend, dtype="float64"):
 
 
 @pytest.mark.parametrize("argument", ["xs", "h0", "dhs"])
-def test_wrong_shape_is_named(backend, argument):
-    i, activation, d = native(backend)
+def test_wrong_shape_is_named(rnnbench_backend, argument):
+    i, activation, d = native(rnnbench_backend)
     args = {"xs": i.xs, "h0": i.h0, "dhs": i.dhs}
-    args[argument] = backend.to_native(np.zeros((7,) * getattr(d, argument).ndim, d.xs.dtype))
+    args[argument] = rnnbench_backend.to_native(
+        np.zeros((7,) * getattr(d, argument).ndim, d.xs.dtype)
+    )
     with pytest.raises(InputError, match=argument):
-        backend.bptt(i.params, args["xs"], args["h0"], args["dhs"], activation=activation)
+        rnnbench_backend.bptt(i.params, args["xs"], args["h0"], args["dhs"], activation=activation)
 
 
-def test_wrong_weight_shape_is_named(backend):
-    i, activation, d = native(backend)
-    bad = Params(i.params.W_xh, backend.to_native(np.zeros((5, 4), d.xs.dtype)), i.params.b)
+def test_wrong_weight_shape_is_named(rnnbench_backend):
+    i, activation, d = native(rnnbench_backend)
+    bad = Params(
+        i.params.W_xh, rnnbench_backend.to_native(np.zeros((5, 4), d.xs.dtype)), i.params.b
+    )
     with pytest.raises(InputError, match="W_hh"):
-        backend.unroll(bad, i.xs, i.h0, activation=activation)
+        rnnbench_backend.unroll(bad, i.xs, i.h0, activation=activation)
 
 
-def test_empty_sequence_is_refused(backend):
-    i, activation, d = native(backend)
+def test_empty_sequence_is_refused(rnnbench_backend):
+    i, activation, d = native(rnnbench_backend)
     with pytest.raises(InputError, match="T"):
-        backend.unroll(i.params, backend.to_native(d.xs[:0]), i.h0, activation=activation)
+        rnnbench_backend.unroll(
+            i.params, rnnbench_backend.to_native(d.xs[:0]), i.h0, activation=activation
+        )
 
 
-def test_unknown_activation_is_refused(backend):
-    i, _, _ = native(backend)
+def test_unknown_activation_is_refused(rnnbench_backend):
+    i, _, _ = native(rnnbench_backend)
     with pytest.raises(UnsupportedError, match="softplus"):
-        backend.unroll(i.params, i.xs, i.h0, activation="softplus")
+        rnnbench_backend.unroll(i.params, i.xs, i.h0, activation="softplus")
 
 
-def test_non_finite_input_is_refused(backend):
-    d = make_data(PROBLEM.with_(dtype=sorted(backend.dtypes)[0]))
+def test_non_finite_input_is_refused(rnnbench_backend):
+    d = make_data(PROBLEM.with_(dtype=sorted(rnnbench_backend.dtypes)[0]))
     d.xs[1, 0, 2] = np.nan
     with pytest.raises(InputError, match="xs"):
-        backend.load(d)
+        rnnbench_backend.load(d)
 
 
 @pytest.mark.parametrize("truncate", [0, -1, 1.5])
-def test_bad_truncation_window_is_refused(backend, truncate):
-    i, activation, _ = native(backend)
+def test_bad_truncation_window_is_refused(rnnbench_backend, truncate):
+    i, activation, _ = native(rnnbench_backend)
     with pytest.raises((InputError, UnsupportedError), match=r"truncate|truncated"):
-        backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=activation, truncate=truncate)
+        rnnbench_backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=activation, truncate=truncate)

@@ -42,19 +42,19 @@ def check_exact_decay(backend, problem):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(data=st.data())
-def test_identity_orthogonal_decay_is_exactly_alpha_power(backend, dtype, data):
-    require(backend, dtype=dtype, activation="identity")
+def test_identity_orthogonal_decay_is_exactly_alpha_power(rnnbench_backend, dtype, data):
+    require(rnnbench_backend, dtype=dtype, activation="identity", adjoints=True)
     problem = data.draw(
         problems(dtype=dtype, activation="identity", init=st.just("orthogonal"), cotangent="last"),
         label="problem",
     )
-    check_exact_decay(backend, problem)
+    check_exact_decay(rnnbench_backend, problem)
 
 
 @pytest.mark.parametrize("alpha", [0.9, 1.0, 1.1])
-def test_exact_decay_over_a_long_sequence(backend, alpha):
+def test_exact_decay_over_a_long_sequence(rnnbench_backend, alpha):
     """alpha below, at and above 1 over 120 steps, in float64."""
-    require(backend, dtype="float64", activation="identity")
+    require(rnnbench_backend, dtype="float64", activation="identity", adjoints=True)
     problem = Problem(
         T=120,
         B=2,
@@ -67,22 +67,22 @@ def test_exact_decay_over_a_long_sequence(backend, alpha):
         alpha=alpha,
         cotangent="last",
     )
-    check_exact_decay(backend, problem)
+    check_exact_decay(rnnbench_backend, problem)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
 @given(data=st.data())
-def test_adjoints_obey_pascanu_bound(backend, dtype, activation, data):
+def test_adjoints_obey_pascanu_bound(rnnbench_backend, dtype, activation, data):
     """||dL/dh_(T-k)|| <= (gamma * s)**k ||dL/dh_T||, gamma = sup|f'|, s = ||W_hh||_2."""
-    require(backend, dtype=dtype, activation=activation)
+    require(rnnbench_backend, dtype=dtype, activation=activation, adjoints=True)
     problem = data.draw(
         problems(dtype=dtype, activation=activation, cotangent="last").map(
             lambda p: p.with_(alpha=p.alpha * 4)
         ),
         label="problem",
     )
-    g = bptt(backend, problem)
+    g = bptt(rnnbench_backend, problem)
     ratios = decay_curve(g.hs).ratios
     rate = pascanu_rate(activation, make_data(problem).W_hh.astype(np.float64))
     bound = rate ** np.arange(problem.T)
@@ -91,5 +91,5 @@ def test_adjoints_obey_pascanu_bound(backend, dtype, activation, data):
     assert not np.any(over), (
         f"Pascanu bound broken at k={np.flatnonzero(over).tolist()} (gamma={GAMMA[activation]}, "
         f"gamma*s={rate:.4f}): ratios {ratios[over]} > bound {bound[over]}\n"
-        + reproduction(backend, problem, BPTT_CALL.format(a=activation, k=None))
+        + reproduction(rnnbench_backend, problem, BPTT_CALL.format(a=activation, k=None))
     )

@@ -21,7 +21,8 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_training_follows_the_reference_loss_trajectory(backend, dtype, variant):
+def test_training_follows_the_reference_loss_trajectory(rnnbench_backend, dtype, variant):
+    backend = rnnbench_backend
     activation = "tanh" if "tanh" in backend.activations else sorted(backend.activations)[0]
     require(backend, dtype=dtype, activation=activation, truncation=variant == "truncated")
     config = TrainConfig(

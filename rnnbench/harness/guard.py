@@ -7,12 +7,19 @@ reach it at once. When one call runs past the limit the task is abandoned: CallT
 and the backend is not called again by this runner (the abandoned call may still be running
 in the background; the process does not wait for it). SystemExit raised in the task becomes
 BackendExitError; every other exception, KeyboardInterrupt included, is re-raised as is.
+
+When the main thread is interrupted while a task runs, the task is cancelled: its next call
+into the backend raises instead of running, and the main thread waits up to GRACE_S for the
+call in progress to end, so that the process does not exit while a framework's native code
+runs in the worker (which can abort it). ``unfinished_workers()`` lists the workers still
+running (a hung or abandoned call), for the process to exit without waiting for them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +30,19 @@ T = TypeVar("T")
 
 #: how often the main thread looks at the call in progress
 POLL_S = 0.02
+#: how long an interrupted task's call in progress is waited for
+GRACE_S = 1.0
+
+_workers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+
+
+class _Cancelled(BaseException):
+    """Raised in the worker at the next backend call once its task is cancelled."""
+
+
+def unfinished_workers() -> list[threading.Thread]:
+    """The worker threads whose task is still running (hung, abandoned or cancelled)."""
+    return [thread for thread in _workers if thread.is_alive()]
 
 
 class WatchedBackend:
@@ -33,6 +53,7 @@ class WatchedBackend:
         self._backend = backend
         self.started: float | None = None
         self.call = ""
+        self.cancelled = False
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._backend, name)
@@ -40,6 +61,8 @@ class WatchedBackend:
             return value
 
         def watched(*args: Any, **kwargs: Any) -> Any:
+            if self.cancelled:
+                raise _Cancelled
             outermost = self.started is None
             if outermost:
                 self.call, self.started = name, time.monotonic()
@@ -77,15 +100,23 @@ class BackendRunner:
             finally:
                 done.set()
 
-        threading.Thread(target=work, name=f"rnnbench {name}", daemon=True).start()
-        while not done.wait(POLL_S):
-            if self._overdue(watched.started):
-                reason = (
-                    f"its {watched.call} call ran past --call-timeout {self.limit_s:g} s "
-                    "and was abandoned"
-                )
-                self.abandoned[name] = reason
-                raise CallTimeoutError(reason)
+        thread = threading.Thread(target=work, name=f"rnnbench {name}", daemon=True)
+        _workers.add(thread)
+        thread.start()
+        try:
+            while not done.wait(POLL_S):
+                if self._overdue(watched.started):
+                    reason = (
+                        f"its {watched.call} call ran past --call-timeout {self.limit_s:g} s "
+                        "and was abandoned"
+                    )
+                    self.abandoned[name] = reason
+                    raise CallTimeoutError(reason)
+        except BaseException as exc:
+            watched.cancelled = True
+            if not isinstance(exc, CallTimeoutError):  # interrupted: let the call end
+                thread.join(GRACE_S)
+            raise
         error = outcome.get("error")
         if isinstance(error, SystemExit):
             raise BackendExitError(

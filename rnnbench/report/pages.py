@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from rnnbench.report.glossary import render_markdown
 from rnnbench.report.plots import plot_decay, plot_speed, plot_training
 from rnnbench.report.tables import (
     DECAY_SUMMARY_COLUMNS,
@@ -18,6 +19,19 @@ from rnnbench.report.tables import (
     write_csv,
     write_json,
     write_text,
+)
+
+#: the columns of speed.csv, agreement.csv and memory.csv that the summary's columns are made of
+SUMMARY_SOURCES = (
+    "median_s",
+    "gflops",
+    "pct_of_gemm",
+    "first_call_s",
+    "compile_s",
+    "error",
+    "tolerance",
+    "peak_bytes",
+    "ratio_to_bound",
 )
 
 
@@ -93,15 +107,8 @@ def run_markdown(record: Row, tables: dict[str, list[Row]]) -> str:
         f"of that BPTT call.\n",
         "## Summary\n",
         markdown_table(summary, RUN_SUMMARY_COLUMNS) + "\n",
-        "fwd/bptt ms: median wall time per call (bptt = forward + BPTT). GFLOP/s counts "
-        "2*T*B*(D*H + H*H) for the forward pass and three times that for forward + BPTT. "
-        "% GEMM: that rate over this machine's NumPy matmul rate at the same shapes (T "
-        "products (B,H)@(H,H) plus one (T*B,D)@(D,H), measured in this run; gemm.csv), so "
-        "100 % is what a loop of bare GEMMs reaches. first bptt s: the first call after "
-        "warm_up; compile s: what warm_up reported. worst err: the largest normwise error "
-        "over the forward states and every gradient against the float64 reference; "
-        "tolerance: 64 * eps(dtype) * sqrt(T). x bound: peak memory over the activation "
-        "storage bound T*B*H*itemsize.\n",
+        "What the columns mean (and the columns of the tables below they refer to):\n",
+        render_markdown(dict.fromkeys([*RUN_SUMMARY_COLUMNS, *SUMMARY_SOURCES])) + "\n",
         "% GEMM above 100 means the backend beat NumPy's matmul loop at these shapes (at tiny "
         "shapes NumPy's per-call overhead dominates) or the GEMM reference was slowed by other "
         "load; on a shared machine pin BLAS threads (OPENBLAS_NUM_THREADS=1, "
