@@ -373,7 +373,7 @@ def test_an_empty_batch_or_hidden_size_is_refused_alike(name, sizes, message):
 
 @pytest.mark.parametrize("field", ["B", "H"])
 def test_an_empty_problem_or_size_is_refused(field):
-    with pytest.raises(ValueError, match=f"{field} must be an integer >= 1, got 0"):
+    with pytest.raises(InputError, match=f"Problem.{field} must be an integer >= 1, got 0"):
         Problem(**{field: 0})
     with pytest.raises(InputError, match=f"size {field} must be an integer >= 1, got 0"):
         Size(**{"T": 1, "B": 1, "D": 1, "H": 1, field: 0})
