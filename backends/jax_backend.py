@@ -195,6 +195,10 @@ class JaxBackend(Backend[Any]):
         with self._x64(array):
             return self.jax.device_put(np.array(array, copy=True), self._jax_device)
 
+    def native_type(self) -> type:
+        """``jax.Array``, every JAX array's type."""
+        return self.jax.Array
+
     def to_numpy(self, array: Any) -> np.ndarray:
         """A NumPy copy of a JAX array."""
         return np.array(array, copy=True)

@@ -1,8 +1,6 @@
 """``python -m rnnbench``: the same command line as ``rnnbench``."""
 
-import sys
-
-from rnnbench.cli import main
+from rnnbench.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

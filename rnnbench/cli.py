@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from rnnbench.commands.options import (
 )
 from rnnbench.commands.session import fail
 from rnnbench.errors import InputError, RnnbenchError, UnknownBackendError
+from rnnbench.harness import guard, interrupts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run() -> None:
+    """The ``rnnbench`` program: ``main()`` and exit with its code. If a backend call is
+    still running in a worker thread (hung, or past --call-timeout), the process exits at
+    once: waiting could take forever, and a framework torn down under a running call can
+    abort the process."""
+    code = main()
+    if guard.unfinished_workers():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
     parser = build_parser()
@@ -58,12 +73,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed
         return int(exc.code or 0)
     try:
-        return args.handler(args)
-    except KeyboardInterrupt:
+        with interrupts.handling():
+            return args.handler(args)
+    except KeyboardInterrupt as exc:
         if sys.stderr.isatty():
             print(file=sys.stderr)  # leave the progress bar's line
-        fail("interrupted; nothing of this run was kept (earlier runs are untouched)")
-        return EXIT_INTERRUPTED
+        code, by = EXIT_INTERRUPTED, ""
+        if isinstance(exc, interrupts.Interrupted):
+            code, by = exc.exit_code, f" by {exc}"
+        fail(f"interrupted{by}; nothing of this run was kept (earlier runs are untouched)")
+        return code
+    except SystemExit as exc:  # a plugin called sys.exit outside a guarded backend call
+        fail(f"unexpected exit (SystemExit: {exc.code!r}) inside the command; nothing was kept")
+        return EXIT_FAILED
     except (InputError, UnknownBackendError) as exc:
         fail(str(exc))
         return EXIT_USAGE

@@ -30,3 +30,21 @@ class FrameworkMissingError(BackendUnavailableError):
 class BackendNameClashError(BackendUnavailableError):
     """Two installed targets claim one backend name (a built-in and an entry point, or two
     entry points): rnnbench will not pick one, so asking for that name is an error."""
+
+
+class BackendFaultError(RnnbenchError):
+    """A backend misbehaved while a command ran it. The command records it as that backend's
+    failure (a "failed" status row) and goes on with the others."""
+
+
+class OutputError(BackendFaultError):
+    """What a backend returned breaks the contract: not its native array, or the wrong
+    shape, dtype or device; or it changed its inputs in place."""
+
+
+class CallTimeoutError(BackendFaultError):
+    """One call into a backend ran past the per-call time limit (``--call-timeout``)."""
+
+
+class BackendExitError(BackendFaultError):
+    """A backend raised SystemExit (called ``sys.exit``) instead of returning."""

@@ -3,8 +3,9 @@
 Row convention: ``h_t = f(x_t @ W_xh + h_{t-1} @ W_hh + b)`` with x_t (B, D), h (B, H).
 The loss is ``L = sum_t <dhs_t, h_t>``; ``bptt`` returns its gradients.
 A backend works on its own native arrays. ``to_native``/``to_numpy`` convert, and are never
-inside timed code. The public methods check shapes and dtypes (see ``validation``) and then
-call the ``_cell``/``_unroll``/``_bptt`` hooks a backend implements.
+inside timed code. The public methods check array types (``native_type``), shapes and
+dtypes (see ``validation``) and then call the ``_cell``/``_unroll``/``_bptt`` hooks a
+backend implements.
 """
 
 from __future__ import annotations
@@ -101,6 +102,14 @@ class Backend(Generic[A]):
     ) -> Grads[A]:
         raise NotImplementedError
 
+    def native_type(self) -> type | tuple[type, ...]:
+        """The type(s) of this backend's native arrays; the public methods refuse others.
+        Default: the type ``to_native`` returns (override when that is too narrow)."""
+        native = self.__dict__.get("_native_type")
+        if native is None:
+            native = self.__dict__["_native_type"] = type(self.to_native(np.zeros(1, "float32")))
+        return native
+
     def synchronize(self, result: Any) -> None:
         """Block until ``result`` is computed (asynchronous devices); timing calls this."""
 
@@ -119,11 +128,13 @@ class Backend(Generic[A]):
     # -- the public contract --------------------------------------------------------------
     def cell(self, params: Params[A], x_t: A, h_prev: A, *, activation: str) -> A:
         """One step: x_t (B, D), h_prev (B, H) -> h_t (B, H)."""
+        validation.check_native(self, params, x_t=x_t, h_prev=h_prev)
         validation.check_call(self, params, activation, x_t=x_t, h_prev=h_prev)
         return self._cell(params, x_t, h_prev, activation)
 
     def unroll(self, params: Params[A], xs: A, h0: A, *, activation: str) -> A:
         """The cell over a sequence: xs (T, B, D), h0 (B, H) -> hs (T, B, H), hs[t] = h_{t+1}."""
+        validation.check_native(self, params, xs=xs, h0=h0)
         validation.check_call(self, params, activation, xs=xs, h0=h0)
         return self._unroll(params, xs, h0, activation)
 
@@ -142,6 +153,7 @@ class Backend(Generic[A]):
         ``truncate=k`` lets each loss term's gradient flow back through at most k cells;
         ``None`` (or k >= T) is full BPTT.
         """
+        validation.check_native(self, params, xs=xs, h0=h0, dhs=dhs)
         validation.check_call(self, params, activation, xs=xs, h0=h0, dhs=dhs)
         validation.check_truncate(self, truncate)
         return self._bptt(params, xs, h0, dhs, activation, truncate)

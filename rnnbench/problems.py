@@ -14,6 +14,7 @@ import numpy as np
 
 from rnnbench.activations import ACTIVATIONS
 from rnnbench.errors import InputError
+from rnnbench.harness.machine import available_memory_bytes
 
 DTYPES: tuple[str, ...] = ("float32", "float64")
 INITS: tuple[str, ...] = ("gaussian", "orthogonal")
@@ -105,8 +106,39 @@ def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
+def data_bytes(problem: Problem) -> int:
+    """An upper bound of the memory ``make_data`` needs: every array drawn in float64 and
+    cast to the problem's dtype, plus the QR factorisation behind an orthogonal W_hh (the
+    (H, H) draw, Q, R and the sign-fixed copy)."""
+    p = problem
+    elements = p.T * p.B * (p.D + p.H) + p.D * p.H + p.H * p.H + p.B * p.H + p.H
+    factorisation = 4 * p.H * p.H if p.init == "orthogonal" else 0
+    return elements * (8 + np.dtype(p.dtype).itemsize) + 8 * factorisation
+
+
+#: problems whose data needs more than this are checked against the available memory first
+CHECKED_DATA_BYTES = 256 * 2**20
+
+
+def check_data_fits(problem: Problem) -> None:
+    """InputError, before anything is allocated, when the problem's data alone
+    (``data_bytes``) needs more than this machine's available memory."""
+    needed = data_bytes(problem)
+    if needed <= CHECKED_DATA_BYTES:
+        return
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise InputError(
+            f"the data of Problem(T={problem.T}, B={problem.B}, D={problem.D}, H={problem.H}) "
+            f"needs about {needed / 2**30:.1f} GiB; this machine has "
+            f"{available / 2**30:.1f} GiB available"
+        )
+
+
 def make_data(problem: Problem) -> ProblemData:
-    """Draw every array of ``problem`` from its seed; see the module docstring."""
+    """Draw every array of ``problem`` from its seed; see the module docstring. InputError
+    if the data cannot fit in memory (``check_data_fits``)."""
+    check_data_fits(problem)
     p = problem
     rng = np.random.default_rng(p.seed)
     W_xh = rng.standard_normal((p.D, p.H)) / math.sqrt(p.D)

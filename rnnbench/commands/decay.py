@@ -8,6 +8,7 @@ theory and the float64 reference, compares each curve with the reference and cla
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 from rnnbench import decay
 from rnnbench.commands import options
 from rnnbench.commands.session import Tables, run_session, settings_record
+from rnnbench.harness.guard import BackendRunner
 from rnnbench.harness.machine import available_memory_bytes
 from rnnbench.harness.progress import Progress
 from rnnbench.interface import Backend
@@ -76,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=options.non_negative_int, default=0, help="data seed")
     options.add_device_option(parser)
     options.add_threads_option(parser)
+    options.add_call_timeout_option(parser)
     options.add_output_options(parser)
 
 
@@ -92,7 +95,8 @@ def execute(args: argparse.Namespace) -> int:
     check_settings(settings)
 
     def measure(backends: Mapping[str, Backend], progress: Progress) -> tuple[Tables, Row]:
-        return decay_study(backends, settings, progress), {"settings": settings_record(settings)}
+        study = decay_study(backends, settings, progress, BackendRunner(args.call_timeout))
+        return study, {"settings": settings_record(settings), "call_timeout_s": args.call_timeout}
 
     finished = run_session(
         NAME,
@@ -104,6 +108,7 @@ def execute(args: argparse.Namespace) -> int:
         out=args.out,
         device=args.device,
         threads=args.threads,
+        clean_partial=args.clean_partial,
     )
     print(text_table(finished.tables["decay_summary"], DECAY_SUMMARY_COLUMNS))
     print(f"results: {finished.folder}")
@@ -125,12 +130,17 @@ def task_count(settings: DecaySettings, n_backends: int) -> int:
 
 
 def decay_study(
-    backends: Mapping[str, Backend], settings: DecaySettings, progress: Progress
+    backends: Mapping[str, Backend],
+    settings: DecaySettings,
+    progress: Progress,
+    runner: BackendRunner | None = None,
 ) -> Tables:
     """The study's tables for ``backends`` (runnable, by name): "decay_curves" (source,
     activation, alpha, k, ratio, valid), "decay_summary" (one row per curve) and "status"
     (a row per backend and curve that was skipped, failed or disagrees), with the theory
-    and the float64 reference as two more sources."""
+    and the float64 reference as two more sources. Backends are called through ``runner``
+    (default: one without a time limit)."""
+    runner = runner or BackendRunner()
     curves: list[Row] = []
     summary: list[Row] = []
     status: list[Row] = []
@@ -163,7 +173,8 @@ def decay_study(
                     progress.advance()
                     continue
                 try:
-                    measured = backend_decay_curve(backend, data)
+                    task = functools.partial(backend_decay_curve, data=data)
+                    measured = runner.run(name, backend, task)
                 except Exception as exc:
                     status.append(status_row(name, task, *failure(exc)))
                 else:

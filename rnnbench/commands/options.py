@@ -19,8 +19,9 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES = (
     "exit codes: 0 success; 1 the command ran but a backend failed, disagreed with the "
     "float64 reference or could not be run, or results could not be written; 2 bad usage "
-    "or input (unknown backend or preset, impossible size); 130 interrupted (Ctrl-C: "
-    "nothing of the run is kept, earlier runs are untouched)"
+    "or input (unknown backend or preset, impossible size, a size that does not fit in "
+    "memory); 130, 143, 129 interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP (nothing of "
+    "the run is kept, earlier runs are untouched); see docs/faults.md"
 )
 
 ACTIVATION_CHOICES = ["tanh", "sigmoid", "relu", "identity"]
@@ -83,6 +84,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def results_root(text: str) -> str:
+    """A results folder: any non-blank path."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty path")
+    return text
+
+
 def add_backend_option(sub: argparse.ArgumentParser) -> None:
     """``--backend NAME``, repeatable."""
     sub.add_argument(
@@ -122,7 +130,30 @@ def add_output_options(sub: argparse.ArgumentParser) -> None:
     """``--out`` and ``--quiet``, for the commands that write a run folder."""
     sub.add_argument(
         "--out",
+        type=results_root,
         default="results",
         help="results root; each run goes to a new folder OUT/runs/<timestamp>-<command>",
     )
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_argument(
+        "--clean-partial",
+        action="store_true",
+        help="remove the .partial-* folders that killed runs (SIGKILL, power loss) left in "
+        "OUT/runs; without it they are only reported",
+    )
+
+
+#: the default of --call-timeout: generous, so only a hung backend reaches it
+DEFAULT_CALL_TIMEOUT_S = 300.0
+
+
+def add_call_timeout_option(sub: argparse.ArgumentParser) -> None:
+    """``--call-timeout SECONDS``, for the commands that call backends."""
+    sub.add_argument(
+        "--call-timeout",
+        type=positive_float,
+        default=DEFAULT_CALL_TIMEOUT_S,
+        metavar="SECONDS",
+        help="the longest one call into a backend may take; a backend past it is recorded "
+        "as failed and not called again in this run",
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,9 +21,11 @@ import numpy as np
 
 from rnnbench.commands import decay, options
 from rnnbench.commands.session import Tables, run_session, settings_record
+from rnnbench.harness.guard import BackendRunner
 from rnnbench.harness.machine import available_memory_bytes
 from rnnbench.harness.measure import (
     OVERHEAD_SIZE,
+    BackendOutputs,
     check_backend,
     measure_overhead,
     phase_samples,
@@ -133,6 +135,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     options.add_device_option(parser)
     options.add_threads_option(parser)
     parser.add_argument("--no-decay", action="store_true", help="skip the gradient-decay section")
+    options.add_call_timeout_option(parser)
     options.add_output_options(parser)
 
 
@@ -151,6 +154,7 @@ def execute(args: argparse.Namespace) -> int:
         isolate=args.isolate,
         device=args.device,
         threads=args.threads,
+        call_timeout_s=args.call_timeout,
     )
     check_settings(settings)
     decay_settings = None if args.no_decay else DecaySettings()
@@ -174,6 +178,7 @@ def execute(args: argparse.Namespace) -> int:
         out=args.out,
         device=settings.device,
         threads=settings.threads,
+        clean_partial=args.clean_partial,
     )
     summary = run_summary(finished.tables, settings.baseline)
     print(text_table(summary, RUN_SUMMARY_COLUMNS))
@@ -215,6 +220,7 @@ class RunSettings:
     isolate: bool = False
     device: str = "cpu"
     threads: int | None = None
+    call_timeout_s: float | None = None
 
 
 def check_settings(settings: RunSettings) -> None:
@@ -240,17 +246,19 @@ def run(
     """Everything `rnnbench run` measures for ``backends`` (runnable, by name): the tables
     (TABLES, and decay_curves and decay_summary unless ``decay_settings`` is None) and the
     record's entries: the harness overhead (``measure_overhead``), the wall seconds of each
-    section and how the timing was done."""
+    section and how the timing was done. Every backend call is limited to
+    ``settings.call_timeout_s``; a backend past it is not called again."""
     sections: dict[str, float] = {}
+    guard = BackendRunner(settings.call_timeout_s, RUNNER_CALLS)
     with _timed_section(sections, "benchmark_s"):
-        tables, threads = benchmark(backends, settings, progress)
+        tables, threads = benchmark(backends, settings, progress, guard)
     progress.show(f"harness overhead (numpy BPTT at {OVERHEAD_SIZE.label})")
     with _timed_section(sections, "overhead_s"):
         overhead = measure_overhead()
     progress.advance()
     if decay_settings is not None:
         with _timed_section(sections, "decay_s"):
-            study = decay.decay_study(backends, decay_settings, progress)
+            study = decay.decay_study(backends, decay_settings, progress, guard)
         tables.update(decay_curves=study["decay_curves"], decay_summary=study["decay_summary"])
         tables["status"] += study["status"]
     entries = {
@@ -278,14 +286,17 @@ def _timed_section(sections: dict[str, float], name: str) -> Iterator[None]:
 
 
 def benchmark(
-    backends: Mapping[str, Backend], settings: RunSettings, progress: Progress
+    backends: Mapping[str, Backend],
+    settings: RunSettings,
+    progress: Progress,
+    guard: BackendRunner,
 ) -> tuple[Tables, Row]:
     """Speed (forward, backward, forward + BPTT), ratios against the baseline, agreement and
     memory rows of every backend at every size, every timed sample, the GEMM rates and a
     status row per backend and size; and the thread settings in force where each backend
     ran. At each size every backend is first loaded, warmed up and called once, then timed
     in interleaved rounds (``timing.interleaved_rounds``), then checked and its memory
-    measured."""
+    measured; every call goes through ``guard`` (its time limit)."""
     tables: Tables = {name: [] for name in TABLES}
     with open_runners(
         backends,
@@ -297,7 +308,7 @@ def benchmark(
             for size in settings.sizes:
                 tables["status"].append(status_row(name, size.label, *failure(exc)))
         for index, size in enumerate(settings.sizes):
-            measure_size(runners, settings, size, index, tables, progress)
+            measure_size(runners, settings, size, index, tables, progress, guard)
         threads = {name: runner.threads() for name, runner in runners.items()}
     return tables, threads
 
@@ -313,6 +324,7 @@ def measure_size(
     index: int,
     tables: Tables,
     progress: Progress,
+    guard: BackendRunner,
 ) -> None:
     """Everything `rnnbench run` measures at one size, appended to ``tables``."""
     progress.show(f"GEMM rate at {size.label}")
@@ -327,11 +339,11 @@ def measure_size(
     for name, runner in runners.items():
         progress.show(f"{name} {size.label}: warm-up and first calls")
         try:
-            prepared[name] = runner.load(problem)
+            prepared[name] = guard.run(name, runner, lambda r: r.load(problem))
         except Exception as exc:
             failures[name] = exc
     units = {
-        (name, phase): functools.partial(runners[name].time, phase)
+        (name, phase): functools.partial(guard.run, name, runners[name], _timed_call(phase))
         for name in prepared
         for phase in PHASES
     }
@@ -363,7 +375,12 @@ def measure_size(
             status, message = failure(failures[name])
         else:
             status, message = check_backend(
-                runners[name].outputs, base_of[name], size, settings.dtype, reference, tables
+                functools.partial(guard.run, name, runners[name], _outputs),
+                base_of[name],
+                size,
+                settings.dtype,
+                reference,
+                tables,
             )
         if status == "ok" or status == "disagrees":
             base = {**base_of[name], "activation": settings.activation}
@@ -374,3 +391,21 @@ def measure_size(
                 )
         tables["status"].append(status_row(name, size.label, status, message))
         progress.advance()
+
+
+#: what each call of a ``Runner`` is, in the message of a call past --call-timeout
+RUNNER_CALLS = {
+    "load": "warm-up or first unroll/bptt call",
+    "time": "timed unroll/bptt call",
+    "outputs": "checked unroll/bptt call",
+}
+
+
+def _timed_call(phase: str) -> Callable[[Runner], float]:
+    """The task of one timed call of ``phase`` on a runner (for ``BackendRunner.run``)."""
+    return lambda runner: runner.time(phase)
+
+
+def _outputs(runner: Runner) -> BackendOutputs:
+    """The task of checking a runner's outputs (for ``BackendRunner.run``)."""
+    return runner.outputs()

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.commands.options import EXIT_FAILED, EXIT_OK
+from rnnbench.harness import interrupts
 from rnnbench.harness.machine import check_device, machine_info
 from rnnbench.harness.progress import Progress
 from rnnbench.harness.record import run_identity
-from rnnbench.harness.run_folder import new_run_folder
+from rnnbench.harness.run_folder import leftover_partials, new_run_folder, remove_partials
 from rnnbench.harness.threads import limit_threads
 from rnnbench.interface import Backend
 from rnnbench.presets import Size
@@ -71,6 +72,7 @@ class Finished:
         """EXIT_FAILED (with a one-line reason on stderr) if anything failed, else EXIT_OK."""
         problems = [
             f"{r['backend']} {r['task']}: {r['status']}".strip()
+            + (f" ({r['message']})" if r["message"] else "")
             for r in self.tables["status"]
             if r["status"] in ("failed", "disagrees")
         ]
@@ -96,20 +98,28 @@ def run_session(
     out: str,
     device: str = "cpu",
     threads: int | None = None,
+    clean_partial: bool = False,
 ) -> Finished:
     """Run ``measure`` on the selected backends (built on ``device``, with every framework's
     thread count set to ``threads``) into a new run folder under ``out``, written by
-    ``write``; nothing is kept if anything raises. Whether plots can be drawn is settled
-    before anything is measured: without matplotlib they are skipped with a note."""
+    ``write``; nothing is kept if anything raises or a signal arrives (see
+    ``harness.interrupts``). Whether plots can be drawn is settled before anything is
+    measured: without matplotlib they are skipped with a note. Partial folders that killed
+    runs left under ``out`` are reported on stderr, or removed if ``clean_partial``."""
     check_device(device)
     no_plots = plots_unavailable()
     if no_plots:
         print(f"rnnbench: note: {no_plots}; plots will be skipped", file=sys.stderr)
+    report_leftovers(out, clean=clean_partial)
     limit_threads(threads)
     selection = select_backends(backend_names, device)
     limit_threads(threads)  # torch's pool, now that the frameworks are imported
     backends = {s.name: s.backend for s in selection if s.backend is not None}
-    progress = Progress(count_tasks(len(backends)) + 1, enabled=not quiet)
+    progress = Progress(
+        count_tasks(len(backends)) + 1,
+        enabled=not quiet,
+        between_tasks=interrupts.checkpoint,
+    )
     started = time.perf_counter()
     with new_run_folder(out, command) as folder:
         tables, entries = measure(backends, progress)
@@ -137,6 +147,31 @@ def run_session(
         progress.advance()
         progress.close()
     return Finished(folder.path, record, tables, selection)
+
+
+def report_leftovers(out: str, *, clean: bool) -> None:
+    """One line on stderr naming the ``.partial-*`` folders killed runs left under ``out``
+    (``run_folder.leftover_partials``), removed first if ``clean``."""
+    leftovers = leftover_partials(out)
+    if not leftovers:
+        return
+    names = ", ".join(p.name for p in leftovers)
+    runs = leftovers[0].parent
+    if clean:
+        kept = remove_partials(leftovers)
+        removed = len(leftovers) - len(kept)
+        note = f"; could not remove {', '.join(p.name for p in kept)}" if kept else ""
+        print(
+            f"rnnbench: removed {removed} partial folder(s) of killed runs in {runs}: {names}"
+            f"{note}",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"rnnbench: warning: {len(leftovers)} partial folder(s) of killed runs in {runs}: "
+            f"{names} (remove them with --clean-partial)",
+            file=sys.stderr,
+        )
 
 
 def settings_record(settings: Any) -> dict[str, Any]:

@@ -91,6 +91,7 @@ def execute(args: argparse.Namespace) -> int:
         out=args.out,
         device=args.device,
         threads=args.threads,
+        clean_partial=args.clean_partial,
     )
     print(text_table(finished.tables["train_outcomes"], ["scenario", "backend", "outcome"]))
     print(f"results: {finished.folder}")

@@ -1,7 +1,11 @@
 """The rows `rnnbench run` makes of what it measured: speed rows (forward, backward,
 forward + BPTT), ratios against a baseline backend, agreement rows (every output against the
 float64 reference) and a memory row; and the harness's own overhead against a bare timing
-loop."""
+loop.
+
+What the backend returns is checked as the conformance kit does (native type, shape, dtype
+and device of every output, ``validation.check_output``), and its inputs must be unchanged
+after its calls; either fault raises OutputError, so its timings are never reported."""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnbench import validation
 from rnnbench.cells import bptt_flops, forward_flops
+from rnnbench.errors import OutputError
 from rnnbench.harness import memory, statistics, timing
 from rnnbench.interface import Backend, Inputs
 from rnnbench.presets import Size
-from rnnbench.problems import make_data
+from rnnbench.problems import ProblemData, make_data
 from rnnbench.reference import ReferenceBackend, ReferenceOutputs
 from rnnbench.report.tables import Row, failure
 from rnnbench.tolerances import normwise_error, tolerance
@@ -34,17 +40,40 @@ class BackendOutputs:
     outputs: dict[str, np.ndarray]
 
 
-def backend_outputs(backend: Backend, inputs: Inputs, activation: str) -> BackendOutputs:
+def backend_outputs(backend: Backend, inputs: Inputs, data: ProblemData) -> BackendOutputs:
     """Peak memory of one BPTT call (``memory.bptt_peak``), then the forward states
-    hs (T, B, H) and every gradient, as NumPy."""
-    forward, _ = timing.backend_calls(backend, inputs, activation)
+    hs (T, B, H) and every gradient, as NumPy, each checked (``validation.check_output``),
+    and the native ``inputs`` checked to still hold ``data``."""
+    problem = data.problem
+    shapes = output_shapes(data)
+    forward, _ = timing.backend_calls(backend, inputs, problem.activation)
     with np.errstate(all="ignore"):
-        peak, grads = memory.bptt_peak(backend, inputs, activation)
-        outputs = {
-            "unroll": backend.to_numpy(forward()),
-            **dict(backend.grads_to_numpy(grads).items()),
-        }
+        peak, grads = memory.bptt_peak(backend, inputs, problem.activation)
+        validation.check_grads(backend, grads, shapes, problem.dtype)
+        hs = forward()
+        validation.check_output(backend, "unroll", "hs", hs, shapes["unroll"], problem.dtype)
+        outputs = {"unroll": backend.to_numpy(hs), **dict(backend.grads_to_numpy(grads).items())}
+    del grads, hs
+    check_inputs_unchanged(backend, inputs, data)
     return BackendOutputs(peak, outputs)
+
+
+def output_shapes(data: ProblemData) -> dict[str, tuple[int, ...]]:
+    """The shape of every output of a backend on ``data``: "unroll" (T, B, H) and every
+    gradient by its Grads name."""
+    hs = data.dhs.shape
+    params = {name: getattr(data, name).shape for name in ("W_xh", "W_hh", "b")}
+    return {"unroll": hs, **params, "h0": data.h0.shape, "xs": data.xs.shape, "hs": hs}
+
+
+def check_inputs_unchanged(backend: Backend, inputs: Inputs, data: ProblemData) -> None:
+    """OutputError naming the first of the backend's native ``inputs`` whose values are no
+    longer those of ``data``: the backend changed an argument in place."""
+    native = {"W_xh": inputs.params.W_xh, "W_hh": inputs.params.W_hh, "b": inputs.params.b}
+    native |= {"xs": inputs.xs, "h0": inputs.h0, "dhs": inputs.dhs}
+    for name, array in native.items():
+        if not np.array_equal(backend.to_numpy(array), getattr(data, name)):
+            raise OutputError(f"the backend changed its input {name} in place")
 
 
 def agreement_rows(
@@ -206,12 +235,19 @@ def check_backend(
     rows = agreement_rows(base, result, reference, dtype, size.T)
     tables["agreement"] += rows
     tables["memory"].append(memory_row(base, result.peak, size, dtype))
-    worst = max(rows, key=lambda r: r["error"] / r["tolerance"])
-    if worst["passed"]:
+    failed = [r for r in rows if not r["passed"]]  # a NaN error fails too
+    if not failed:
         return "ok", ""
+    worst = max(failed, key=_excess)
     return "disagrees", (
         f"{worst['quantity']} error {worst['error']:.3g} > tolerance {worst['tolerance']:.3g}"
     )
+
+
+def _excess(row: Row) -> float:
+    """How far an agreement row's error is past its tolerance (inf for a NaN error)."""
+    ratio = row["error"] / row["tolerance"]
+    return ratio if ratio == ratio else float("inf")
 
 
 def sample_rows(rounds: timing.Rounds, base_of: Mapping[str, Row], activation: str) -> list[Row]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 
@@ -10,9 +11,19 @@ class Progress:
     """A plain-text progress bar on stderr: ``[#####-----]  3/12  numpy T=100 ...``.
 
     On a terminal it redraws one line; otherwise it writes one line per task.
+    ``between_tasks`` (if given) is called at every ``advance``: the commands pass
+    ``interrupts.checkpoint`` there, so an interrupt is acted on before the next task.
     """
 
-    def __init__(self, total: int, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        *,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        between_tasks: Callable[[], None] | None = None,
+    ) -> None:
+        self.between_tasks = between_tasks
         self.total = max(1, total)
         self.done = 0
         self.enabled = enabled
@@ -36,6 +47,8 @@ class Progress:
     def advance(self, n: int = 1) -> None:
         """Count ``n`` tasks as done."""
         self.done = min(self.total, self.done + n)
+        if self.between_tasks is not None:
+            self.between_tasks()
 
     def close(self) -> None:
         """End the bar's line."""

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from rnnbench.errors import RnnbenchError
 from rnnbench.harness import measure, threads, timing
 from rnnbench.interface import Backend
-from rnnbench.problems import Problem, make_data
+from rnnbench.problems import Problem, ProblemData, make_data
 from rnnbench.registry import get_backend, load_backend_class, register_backend
 
 PHASES = ("forward", "bptt")
@@ -51,13 +51,13 @@ class InProcessRunner:
         self.requested_threads = requested_threads
         self._calls: dict[str, Any] = {}
         self._inputs: Any = None
-        self._activation = ""
+        self._data: ProblemData | None = None
 
     def load(self, problem: Problem) -> timing.Prepared:
         """Seeded data of ``problem`` in native form, warmed up; the first calls timed."""
         self._calls.clear()
-        self._inputs = self.backend.load(make_data(problem))
-        self._activation = problem.activation
+        self._data = make_data(problem)
+        self._inputs = self.backend.load(self._data)
         prepared = timing.prepare(self.backend, self._inputs, problem.activation)
         calls = timing.backend_calls(self.backend, self._inputs, problem.activation)
         self._calls = {
@@ -71,8 +71,10 @@ class InProcessRunner:
         return self._calls[phase]()
 
     def outputs(self) -> measure.BackendOutputs:
-        """Peak memory of one BPTT call, the forward states and every gradient."""
-        return measure.backend_outputs(self.backend, self._inputs, self._activation)
+        """Peak memory of one BPTT call, the forward states and every gradient, checked."""
+        if self._data is None:
+            raise RuntimeError("outputs() before load()")
+        return measure.backend_outputs(self.backend, self._inputs, self._data)
 
     def threads(self) -> dict[str, Any]:
         """The thread settings in force in this process."""
@@ -80,7 +82,7 @@ class InProcessRunner:
 
     def close(self) -> None:
         """Drop the native arrays."""
-        self._inputs = None
+        self._inputs = self._data = None
         self._calls.clear()
 
 

@@ -19,6 +19,7 @@ from rnnbench.report.tables import (
     worst_agreement,
     write_csv,
     write_json,
+    write_text,
 )
 
 #: the columns of speed.csv, agreement.csv and memory.csv that the summary's columns are made of
@@ -44,7 +45,7 @@ def write_run(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
         plot_speed(tables["speed"], folder / "speed.png")
     if tables.get("decay_curves") and _drawn(record):
         plot_decay(tables["decay_curves"], tables["decay_summary"], folder / "decay.png")
-    (folder / "report.md").write_text(run_markdown(record, tables))
+    write_text(folder / "report.md", run_markdown(record, tables))
 
 
 def write_decay(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
@@ -60,7 +61,7 @@ def write_decay(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
         _status_markdown(tables["status"]),
         _machine_markdown(record["machine"]),
     ]
-    (folder / "report.md").write_text("\n".join(t for t in text if t))
+    write_text(folder / "report.md", "\n".join(t for t in text if t))
 
 
 def write_train(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
@@ -83,7 +84,7 @@ def write_train(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
         _status_markdown(tables["status"]),
         _machine_markdown(record["machine"]),
     ]
-    (folder / "report.md").write_text("\n".join(t for t in text if t))
+    write_text(folder / "report.md", "\n".join(t for t in text if t))
 
 
 #: the columns of `rnnbench compare`'s tables

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rnnbench.harness.run_folder import writing
 from rnnbench.report.tables import REFERENCE, REPORT_EXTRA, THEORY, ReportDependencyError, Row
 
 
@@ -326,9 +327,12 @@ def _moving_average(values: Sequence[float], window: int) -> list[float]:
 
 def _save(fig: Any, path: Path, right: float = 1.0) -> Path:
     """Lay out (leaving the part right of ``right`` to a figure legend), write, close."""
-    fig.tight_layout(rect=(0, 0, right, 1))
-    fig.savefig(path, dpi=120)
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
+    try:
+        fig.tight_layout(rect=(0, 0, right, 1))
+        with writing(path):
+            fig.savefig(path, dpi=120)
+    finally:
+        plt.close(fig)
     return path

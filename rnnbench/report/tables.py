@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.errors import RnnbenchError, UnsupportedError
+from rnnbench.harness.run_folder import writing
 
 Row = dict[str, Any]
 
@@ -41,7 +42,7 @@ def write_csv(path: Path, rows: Sequence[Row], columns: Sequence[str] | None = N
     """One tidy table: a row per observation, a column per variable (``columns``, or every
     key in the order first seen); None and NaN as empty cells, floats in full precision."""
     names = list(columns) if columns else list(dict.fromkeys(k for row in rows for k in row))
-    with path.open("w", newline="") as f:
+    with writing(path), path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(names)
         for row in rows:
@@ -65,7 +66,13 @@ def _csv_cell(value: Any) -> Any:
 
 def write_json(path: Path, record: Any) -> Path:
     """A JSON file; NaN and inf are written as null, other objects as their str()."""
-    path.write_text(json.dumps(_json_safe(record), indent=2, default=str) + "\n")
+    return write_text(path, json_text(record) + "\n")
+
+
+def write_text(path: Path, text: str) -> Path:
+    """A text file; an error names it (``run_folder.writing``)."""
+    with writing(path):
+        path.write_text(text)
     return path
 
 
