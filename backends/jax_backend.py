@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.metadata
 import time
 from collections.abc import Callable
 from typing import Any
@@ -146,14 +145,9 @@ class JaxBackend(Backend[Any]):
     Adjoints: a zero eps (T, B, H) is added to every state in the scan and differentiated
     with the rest, so dL/d eps_t = dL/dh_t.
 
-    Truncated BPTT (k < T), with the semantics of ``rnnbench.manual_bptt``, by *streams*:
-    stream s (one per loss term, all T batched into a (T, B, H) carry) scans k cells,
-    s-k+1..s, from the forward state before cell s-k+1 (a constant of the VJP), or from h0
-    when s < k, with the steps of cells that do not exist masked by ``where`` so the state
-    stays h0; eps is gathered onto the states each stream produces. The VJP of the final
-    states against dhs sums, per cell, over the streams that run it, so the deltas (and
-    with them dW_hh, whose left factor is the same forward state in every stream) follow
-    the truncated semantics. Cost and memory are O(k T B H).
+    Truncated BPTT (k < T) by *streams*, as explained in ``rnnbench.reference``: T streams
+    of k cells batched into one (T, B, H) carry of a ``lax.scan``, the start states
+    constants of the recurrence's VJP.
     """
 
     name = "jax"
@@ -175,15 +169,6 @@ class JaxBackend(Backend[Any]):
                 f"e.g. pip install 'jax[cuda12]'): {exc}"
             ) from exc
         self.jax = jax
-
-    @classmethod
-    def library_version(cls) -> str:
-        try:
-            return importlib.metadata.version("jax")
-        except importlib.metadata.PackageNotFoundError:
-            import jax
-
-            return jax.__version__
 
     def _x64(self, array: Any) -> contextlib.AbstractContextManager[Any]:
         """float64 enabled exactly when ``array`` is float64, for the block only."""

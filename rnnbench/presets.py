@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnbench.errors import InputError
-from rnnbench.problems import Problem
+from rnnbench.problems import Problem, check_dimensions
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,7 @@ class Size:
     H: int
 
     def __post_init__(self) -> None:
-        for name in ("T", "B", "D", "H"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise InputError(f"size {name} must be an integer >= 1, got {value!r}")
+        check_dimensions(self, "size ")
 
     @classmethod
     def parse(cls, text: str) -> Size:

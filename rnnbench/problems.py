@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnbench.activations import ACTIVATIONS
+from rnnbench.cells import DEFAULT_CELL, check_activation, get_cell
+from rnnbench.errors import InputError
 
 DTYPES: tuple[str, ...] = ("float32", "float64")
 INITS: tuple[str, ...] = ("gaussian", "orthogonal")
@@ -24,9 +26,12 @@ class Problem:
     """One recurrent-network problem: sizes, cell, precision, seed and initialisation.
 
     T: sequence length; B: batch; D: input size; H: hidden size.
+    cell: ``"elman"`` (default), ``"lstm"`` or ``"gru"`` (``rnnbench.cells``); a gated
+    cell takes only ``activation="tanh"`` (its nonlinearities are fixed).
     init: ``"orthogonal"`` makes ``W_hh = alpha * Q`` with Q a random orthogonal matrix
     (every singular value exactly alpha); ``"gaussian"`` draws W_hh entries from
-    N(0, alpha^2 / H), so its spectral radius is close to alpha.
+    N(0, alpha^2 / H), so its spectral radius is close to alpha. A gated cell's W_h
+    (H, G*H) is G such (H, H) blocks, one per gate, drawn independently.
     cotangent: the upstream gradient dL/dh_t; ``"all"`` draws it for every step,
     ``"last"`` keeps only the last step (the setting of gradient-decay curves).
     """
@@ -41,12 +46,11 @@ class Problem:
     init: str = "gaussian"
     alpha: float = 1.0
     cotangent: str = "all"
+    cell: str = DEFAULT_CELL
 
     def __post_init__(self) -> None:
-        for field in ("T", "B", "D", "H"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"Problem.{field} must be an integer >= 1, got {value!r}")
+        check_dimensions(self, "Problem.")
+        check_activation(get_cell(self.cell), self.activation)
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("init", self.init, INITS)
@@ -63,6 +67,15 @@ class Problem:
         return replace(self, **changes)
 
 
+def check_dimensions(sizes: object, prefix: str) -> None:
+    """InputError unless each of ``sizes.T``, ``.B``, ``.D`` and ``.H`` is an integer >= 1;
+    the message names the field as ``prefix + name`` ("Problem.T", "size T")."""
+    for name in ("T", "B", "D", "H"):
+        value = getattr(sizes, name)
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise InputError(f"{prefix}{name} must be an integer >= 1, got {value!r}")
+
+
 def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"Problem.{field} must be one of {choices}, got {value!r}")
@@ -72,24 +85,40 @@ def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
 class ProblemData:
     """The NumPy arrays of a problem, all of ``problem.dtype``.
 
-    W_xh (D, H), W_hh (H, H), b (H,), xs (T, B, D), h0 (B, H), dhs (T, B, H).
+    params: the cell's parameters by name (``rnnbench.cells``; elman: W_xh (D, H),
+    W_hh (H, H), b (H,)), also readable as attributes (``data.W_xh``); xs (T, B, D),
+    h0 (B, H), dhs (T, B, H) the loss's cotangents of h_t, and c0 (B, H) for the LSTM
+    (None for the other cells).
     """
 
     problem: Problem
-    W_xh: np.ndarray
-    W_hh: np.ndarray
-    b: np.ndarray
+    params: dict[str, np.ndarray]
     xs: np.ndarray
     h0: np.ndarray
     dhs: np.ndarray
+    c0: np.ndarray | None = None
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        params = self.__dict__.get("params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__} has no array {name!r}")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name: the parameters, xs, h0, c0 (LSTM) and dhs."""
+        state = {"h0": self.h0} if self.c0 is None else {"h0": self.h0, "c0": self.c0}
+        return {**self.params, "xs": self.xs, **state, "dhs": self.dhs}
 
     def astype(self, dtype: str) -> ProblemData:
         """The same values in another dtype (the reference upcasts float32 data this way)."""
-        arrays = {name: getattr(self, name).astype(dtype) for name in ARRAY_NAMES}
-        return ProblemData(problem=self.problem.with_(dtype=dtype), **arrays)
-
-
-ARRAY_NAMES: tuple[str, ...] = ("W_xh", "W_hh", "b", "xs", "h0", "dhs")
+        return ProblemData(
+            problem=self.problem.with_(dtype=dtype),
+            params={k: v.astype(dtype) for k, v in self.params.items()},
+            xs=self.xs.astype(dtype),
+            h0=self.h0.astype(dtype),
+            dhs=self.dhs.astype(dtype),
+            c0=None if self.c0 is None else self.c0.astype(dtype),
+        )
 
 
 def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -99,19 +128,30 @@ def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def make_data(problem: Problem) -> ProblemData:
-    """Draw every array of ``problem`` from its seed; see the module docstring."""
+    """Draw every array of ``problem`` from its seed; see the module docstring. The elman
+    cell's draws are those of every rnnbench version (same seed, same arrays); a gated cell
+    draws W_x (D, G*H), W_h (H, G*H) one (H, H) block per gate, its biases, then xs, h0,
+    dhs and, for the LSTM, c0 last."""
     p = problem
+    cell = get_cell(p.cell)
     rng = np.random.default_rng(p.seed)
-    W_xh = rng.standard_normal((p.D, p.H)) / math.sqrt(p.D)
-    if p.init == "orthogonal":
-        W_hh = p.alpha * orthogonal(rng, p.H)
-    else:
-        W_hh = rng.standard_normal((p.H, p.H)) * (p.alpha / math.sqrt(p.H))
-    b = 0.1 * rng.standard_normal(p.H)
+    G = cell.n_gates
+    W_x = rng.standard_normal((p.D, G * p.H)) / math.sqrt(p.D)
+    W_h = np.concatenate([_recurrent_block(rng, p) for _ in range(G)], axis=1)
+    biases = [0.1 * rng.standard_normal(G * p.H) for _ in cell.param_names[2:]]
+    params = dict(zip(cell.param_names, [W_x, W_h, *biases], strict=True))
     xs = rng.standard_normal((p.T, p.B, p.D))
     h0 = 0.5 * rng.standard_normal((p.B, p.H))
     dhs = rng.standard_normal((p.T, p.B, p.H))
     if p.cotangent == "last":
         dhs[:-1] = 0.0
-    arrays = {"W_xh": W_xh, "W_hh": W_hh, "b": b, "xs": xs, "h0": h0, "dhs": dhs}
-    return ProblemData(problem=p, **{k: v.astype(p.dtype) for k, v in arrays.items()})
+    c0 = 0.5 * rng.standard_normal((p.B, p.H)) if "c" in cell.state else None
+    data = ProblemData(problem=p, params=params, xs=xs, h0=h0, dhs=dhs, c0=c0)
+    return data.astype(p.dtype)
+
+
+def _recurrent_block(rng: np.random.Generator, p: Problem) -> np.ndarray:
+    """One (H, H) block of the recurrent weights: alpha * Q or N(0, alpha^2 / H)."""
+    if p.init == "orthogonal":
+        return p.alpha * orthogonal(rng, p.H)
+    return rng.standard_normal((p.H, p.H)) * (p.alpha / math.sqrt(p.H))

@@ -22,7 +22,7 @@ BUILTIN: dict[str, str] = {
     "numpy": "rnnbench_backends.numpy_backend:NumpyBackend",
     "torch": "rnnbench_backends.torch_backend:TorchAutogradBackend",
     "torch-manual": "rnnbench_backends.torch_backend:TorchManualBackend",
-    "torch-nn": "rnnbench_backends.torch_backend:TorchNNRNNBackend",
+    "torch-nn": "rnnbench_backends.torch_nn_backend:TorchNNBackend",
     "jax": "rnnbench_backends.jax_backend:JaxBackend",
 }
 

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
-from rnnbench_backends.numpy_backend import NumpyBackend
+
+from rnnbench.reference import ReferenceBackend
 
 
-class SignFlipBackend(NumpyBackend):
+class SignFlipBackend(ReferenceBackend):
     """dL/dW_hh with the wrong sign."""
 
     name = "mutant-sign-flip"
 
     def _bptt(self, params, xs, h0, dhs, activation, truncate):
         g = super()._bptt(params, xs, h0, dhs, activation, truncate)
-        return dataclasses.replace(g, W_hh=-g.W_hh)
+        return g.replace(W_hh=-g.W_hh)
 
 
-class OffByOneBackend(NumpyBackend):
+class OffByOneBackend(ReferenceBackend):
     """Per-step adjoints reported one time step late (hs[t] holds dL/dh_(t-1))."""
 
     name = "mutant-off-by-one"
@@ -26,20 +25,20 @@ class OffByOneBackend(NumpyBackend):
     def _bptt(self, params, xs, h0, dhs, activation, truncate):
         g = super()._bptt(params, xs, h0, dhs, activation, truncate)
         shifted = np.concatenate([g.h0[None], g.hs[:-1]])
-        return dataclasses.replace(g, hs=shifted)
+        return g.replace(hs=shifted)
 
 
-class DroppedBiasBackend(NumpyBackend):
+class DroppedBiasBackend(ReferenceBackend):
     """Forgets the bias gradient."""
 
     name = "mutant-dropped-bias"
 
     def _bptt(self, params, xs, h0, dhs, activation, truncate):
         g = super()._bptt(params, xs, h0, dhs, activation, truncate)
-        return dataclasses.replace(g, b=np.zeros_like(g.b))
+        return g.replace(b=np.zeros_like(g.b))
 
 
-class LeakyTruncationBackend(NumpyBackend):
+class LeakyTruncationBackend(ReferenceBackend):
     """A truncation window that lets the gradient flow one step too far."""
 
     name = "mutant-leaky-truncation"
@@ -49,7 +48,7 @@ class LeakyTruncationBackend(NumpyBackend):
         return super()._bptt(params, xs, h0, dhs, activation, leaky)
 
 
-class Float32DowncastBackend(NumpyBackend):
+class Float32DowncastBackend(ReferenceBackend):
     """Computes float64 runs in float32 and casts the results back."""
 
     name = "mutant-float32-downcast"

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from rnnbench import decay
-from rnnbench.commands.decay import MeasuredCurve, backend_decay_curve, curve_error, far_from_subnormal
+from rnnbench.commands.decay import (
+    MeasuredCurve,
+    backend_decay_curve,
+    curve_error,
+    far_from_subnormal,
+)
 from rnnbench.presets import DecaySettings, Size
 from rnnbench.problems import make_data
 from rnnbench.registry import get_backend

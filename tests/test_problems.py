@@ -7,13 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from rnnbench.problems import ARRAY_NAMES, Problem, make_data
+from rnnbench.errors import InputError
+from rnnbench.presets import Size
+from rnnbench.problems import Problem, make_data
 
 
 def test_same_seed_gives_bit_identical_data():
     a, b = make_data(Problem(seed=5)), make_data(Problem(seed=5))
-    for name in ARRAY_NAMES:
-        assert np.array_equal(getattr(a, name), getattr(b, name))
+    for name, array in a.arrays().items():
+        assert np.array_equal(array, b.arrays()[name])
     assert not np.array_equal(a.xs, make_data(Problem(seed=6)).xs)
 
 
@@ -31,6 +33,40 @@ def test_shapes_and_dtype():
     for name, shape in shapes.items():
         assert getattr(d, name).shape == shape
         assert getattr(d, name).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("cell", "shapes"),
+    [
+        ("lstm", {"W_x": (4, 20), "W_h": (5, 20), "b": (20,), "h0": (2, 5), "c0": (2, 5)}),
+        ("gru", {"W_x": (4, 15), "W_h": (5, 15), "b_x": (15,), "b_h": (15,), "h0": (2, 5)}),
+    ],
+)
+def test_gated_cells_draw_their_own_parameters(cell, shapes):
+    d = make_data(Problem(T=3, B=2, D=4, H=5, cell=cell, init="orthogonal", alpha=0.7))
+    arrays = d.arrays()
+    assert {name: a.shape for name, a in arrays.items() if name in shapes} == shapes
+    assert set(arrays) == {*shapes, "xs", "dhs"}
+    for block in np.split(d.W_h, shapes["W_h"][1] // 5, axis=1):
+        assert np.allclose(np.linalg.svd(block, compute_uv=False), 0.7, rtol=1e-13)
+
+
+def test_elman_data_is_unchanged_by_the_cell_field():
+    """The elman draws are those of every earlier version: a gated cell adds, never moves."""
+    d = make_data(Problem(T=3, B=2, D=4, H=5, seed=9))
+    rng = np.random.default_rng(9)
+    assert np.array_equal(d.W_xh, rng.standard_normal((4, 5)) / math.sqrt(4))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_cell_takes_only_tanh(cell):
+    with pytest.raises(InputError, match=f"cell '{cell}'.*activation must be 'tanh'"):
+        Problem(cell=cell, activation="relu")
+
+
+def test_unknown_cell_is_named():
+    with pytest.raises(InputError, match="unknown cell 'rnn'; known cells: elman, lstm, gru"):
+        Problem(cell="rnn")
 
 
 def test_float32_data_is_the_float64_data_rounded():
@@ -71,3 +107,11 @@ def test_last_step_cotangent_is_zero_before_the_last_step():
 def test_invalid_field_is_named(field, value):
     with pytest.raises(ValueError, match=f"Problem.{field}"):
         Problem(**{field: value})
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.0, True, "3"])
+def test_problem_and_size_check_their_dimensions_alike(value):
+    with pytest.raises(InputError, match=rf"^Problem\.D must be an integer >= 1, got {value!r}$"):
+        Problem(D=value)
+    with pytest.raises(InputError, match=rf"^size D must be an integer >= 1, got {value!r}$"):
+        Size(T=1, B=1, D=value, H=1)

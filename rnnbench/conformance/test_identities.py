@@ -14,12 +14,9 @@ from rnnbench.tolerances import normwise_error, tolerance
 from .assertions import reproduction
 from .oracle import reference_scales
 from .strategies import cut_points, problems
-from .support import ACTIVATIONS, BPTT_CALL, DTYPES, bptt, load, require
+from .support import ACTIVATIONS, BPTT_CALL, DTYPES, bptt, cases, checked_names, load, require
 
-pytestmark = [
-    pytest.mark.parametrize("dtype", DTYPES),
-    pytest.mark.parametrize("activation", ACTIVATIONS),
-]
+pytestmark = [pytest.mark.parametrize("dtype", DTYPES)]
 
 
 def expect_close(backend, problem, what, key, value, expected, call="see test"):
@@ -58,6 +55,7 @@ def one_cell_gradients(data):
     }
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @given(data=st.data())
 def test_single_step_bptt_is_plain_backprop(backend, dtype, activation, data):
     require(backend, dtype=dtype, activation=activation)
@@ -70,93 +68,117 @@ def test_single_step_bptt_is_plain_backprop(backend, dtype, activation, data):
         )
 
 
+@cases
 @given(data=st.data())
-def test_split_sequence_carries_state_and_adjoint(backend, dtype, activation, data):
-    require(backend, dtype=dtype, activation=activation)
-    problem = data.draw(problems(dtype=dtype, activation=activation, min_T=2), label="problem")
+def test_split_sequence_carries_state_and_adjoint(backend, dtype, cell, activation, data):
+    """Running [0, split) then [split, T) from the state reached (every part of it) gives
+    the same states; the second run's dL/dh0 (and dL/dc0) fed as cotangents of the first
+    run's last state give the same gradients and adjoints."""
+    require(backend, dtype=dtype, activation=activation, cell=cell)
+    problem = data.draw(
+        problems(dtype=dtype, activation=activation, min_T=2, cell=cell), label="problem"
+    )
     split = data.draw(cut_points(problem.T), label="split")
     i = load(backend, problem)
-    a = activation
-    hs = backend.to_numpy(backend.unroll(i.params, i.xs, i.h0, activation=a))
-    first = backend.unroll(i.params, i.xs[:split], i.h0, activation=a)
-    second = backend.unroll(i.params, i.xs[split:], first[split - 1], activation=a)
-    joined = np.concatenate([backend.to_numpy(first), backend.to_numpy(second)])
-    expect_close(backend, problem, f"hs split at {split}", "unroll", joined, hs)
+    a, n, np_ = activation, backend.to_native, backend.to_numpy
+    full_states = backend.states(i.params, i.xs, i.h0, activation=a, **i.state0)
+    first = backend.states(i.params, i.xs[:split], i.h0, activation=a, **i.state0)
+    middle = {f"{name[0]}0": value[split - 1] for name, value in first.items() if name != "hs"}
+    second = backend.states(i.params, i.xs[split:], first["hs"][split - 1], activation=a, **middle)
+    for name, value in full_states.items():
+        joined = np.concatenate([np_(first[name]), np_(second[name])])
+        expect_close(backend, problem, f"{name} split at {split}", "unroll", joined, np_(value))
 
-    full = backend.grads_to_numpy(backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=a))
-    late = backend.bptt(i.params, i.xs[split:], first[split - 1], i.dhs[split:], activation=a)
-    carried = backend.to_numpy(i.dhs).copy()
-    carried[split - 1] += backend.to_numpy(late.h0)
-    early = backend.bptt(
-        i.params, i.xs[:split], i.h0, backend.to_native(carried[:split]), activation=a
+    full = backend.grads_to_numpy(
+        backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=a, **i.state0)
     )
-    early, late = backend.grads_to_numpy(early), backend.grads_to_numpy(late)
-    for name in ("W_xh", "W_hh", "b"):
-        summed = getattr(early, name) + getattr(late, name)
-        expect_close(backend, problem, f"split dL/d{name}", name, summed, getattr(full, name))
-    expect_close(backend, problem, "split dL/dh0", "h0", early.h0, full.h0)
-    for name in ("xs", "hs"):
-        joined = np.concatenate([getattr(early, name), getattr(late, name)])
-        expect_close(backend, problem, f"split dL/d{name}", name, joined, getattr(full, name))
+    late = backend.grads_to_numpy(
+        backend.bptt(
+            i.params, i.xs[split:], first["hs"][split - 1], i.dhs[split:], activation=a, **middle
+        )
+    )
+    carried = np_(i.dhs).copy()
+    carried[split - 1] += late.h0
+    extra = {}
+    if "c0" in late:
+        dcs = np.zeros_like(carried[:split])
+        dcs[-1] = late.c0
+        extra = {"dcs": n(dcs)}
+    early = backend.grads_to_numpy(
+        backend.bptt(
+            i.params, i.xs[:split], i.h0, n(carried[:split]), activation=a, **i.state0, **extra
+        )
+    )
+    names = checked_names(backend, cell)
+    for name in i.params:
+        summed = early[name] + late[name]
+        expect_close(backend, problem, f"split dL/d{name}", name, summed, full[name])
+    for name in (n0 for n0 in ("h0", "c0") if n0 in names):
+        expect_close(backend, problem, f"split dL/d{name}", name, early[name], full[name])
+    for name in (s for s in ("xs", "hs", "cs") if s in names):
+        joined = np.concatenate([early[name], late[name]])
+        expect_close(backend, problem, f"split dL/d{name}", name, joined, full[name])
 
 
+@cases
 @given(data=st.data())
-def test_batch_gradient_is_sum_of_example_gradients(backend, dtype, activation, data):
-    require(backend, dtype=dtype, activation=activation)
-    problem = data.draw(problems(dtype=dtype, activation=activation), label="problem")
+def test_batch_gradient_is_sum_of_example_gradients(backend, dtype, cell, activation, data):
+    require(backend, dtype=dtype, activation=activation, cell=cell)
+    problem = data.draw(problems(dtype=dtype, activation=activation, cell=cell), label="problem")
     d = make_data(problem)
     full = bptt(backend, problem)
     n = backend.to_native
-    params = Params(n(d.W_xh), n(d.W_hh), n(d.b))
-    singles = [
-        backend.grads_to_numpy(
-            backend.bptt(
-                params,
-                n(d.xs[:, j : j + 1]),
-                n(d.h0[j : j + 1]),
-                n(d.dhs[:, j : j + 1]),
-                activation=activation,
-            )
+    params = Params(**{name: n(value) for name, value in d.params.items()})
+
+    def example(j: int) -> dict:
+        state0 = {} if d.c0 is None else {"c0": n(d.c0[j : j + 1])}
+        grads = backend.bptt(
+            params,
+            n(d.xs[:, j : j + 1]),
+            n(d.h0[j : j + 1]),
+            n(d.dhs[:, j : j + 1]),
+            activation=activation,
+            **state0,
         )
-        for j in range(problem.B)
-    ]
-    for name in ("W_xh", "W_hh", "b"):
-        summed = np.sum([getattr(g, name) for g in singles], axis=0)
-        expect_close(
-            backend, problem, f"batch-summed dL/d{name}", name, summed, getattr(full, name)
-        )
-    for name, axis in (("h0", 0), ("xs", 1), ("hs", 1)):
-        stacked = np.concatenate([getattr(g, name) for g in singles], axis=axis)
-        expect_close(
-            backend, problem, f"per-example dL/d{name}", name, stacked, getattr(full, name)
-        )
+        return backend.grads_to_numpy(grads)
+
+    singles = [example(j) for j in range(problem.B)]
+    for name in d.params:
+        summed = np.sum([g[name] for g in singles], axis=0)
+        expect_close(backend, problem, f"batch-summed dL/d{name}", name, summed, full[name])
+    axes = {"h0": 0, "c0": 0, "xs": 1, "hs": 1, "cs": 1}
+    for name in (k for k in checked_names(backend, cell) if k in axes):
+        stacked = np.concatenate([g[name] for g in singles], axis=axes[name])
+        expect_close(backend, problem, f"per-example dL/d{name}", name, stacked, full[name])
 
 
+@cases
 @given(data=st.data())
-def test_truncation_at_or_beyond_seq_len_is_full_bptt(backend, dtype, activation, data):
-    require(backend, dtype=dtype, activation=activation, truncation=True)
-    problem = data.draw(problems(dtype=dtype, activation=activation), label="problem")
+def test_truncation_at_or_beyond_seq_len_is_full_bptt(backend, dtype, cell, activation, data):
+    require(backend, dtype=dtype, activation=activation, truncation=True, cell=cell)
+    problem = data.draw(problems(dtype=dtype, activation=activation, cell=cell), label="problem")
     k = data.draw(st.integers(min_value=problem.T, max_value=problem.T + 3), label="truncate")
     full, truncated = bptt(backend, problem), bptt(backend, problem, truncate=k)
     for name, value in truncated.items():
         call = BPTT_CALL.format(a=activation, k=k)
-        expect_close(
-            backend, problem, f"k={k} dL/d{name}", name, value, getattr(full, name), call=call
-        )
+        expect_close(backend, problem, f"k={k} dL/d{name}", name, value, full[name], call=call)
 
 
+@cases
 @given(data=st.data())
-def test_truncation_is_exactly_zero_beyond_the_window(backend, dtype, activation, data):
-    require(backend, dtype=dtype, activation=activation, truncation=True)
+def test_truncation_is_exactly_zero_beyond_the_window(backend, dtype, cell, activation, data):
+    require(backend, dtype=dtype, activation=activation, truncation=True, cell=cell)
     problem = data.draw(
-        problems(dtype=dtype, activation=activation, min_T=2, cotangent="last"), label="problem"
+        problems(dtype=dtype, activation=activation, min_T=2, cotangent="last", cell=cell),
+        label="problem",
     )
     k = data.draw(cut_points(problem.T), label="truncate")
     g = bptt(backend, problem, truncate=k)
     where = reproduction(backend, problem, BPTT_CALL.format(a=activation, k=k))
     beyond = problem.T - k
-    assert not np.any(g.hs[:beyond]), f"dL/dh_t non-zero beyond window k={k}\n{where}"
-    assert not np.any(g.xs[:beyond]), f"dL/dx_t non-zero beyond window k={k}\n{where}"
-    assert not np.any(g.h0), f"dL/dh0 non-zero with k={k} < T\n{where}"
+    for name in (s for s in ("hs", "cs", "xs") if s in g):
+        assert not np.any(g[name][:beyond]), f"dL/d{name} non-zero beyond window k={k}\n{where}"
+    for name in (s for s in ("h0", "c0") if s in g):
+        assert not np.any(g[name]), f"dL/d{name} non-zero with k={k} < T\n{where}"
     if activation != "relu":  # relu may zero an in-window adjoint legitimately
         assert np.all(np.any(g.hs[beyond:] != 0, axis=(1, 2))), f"window empty\n{where}"

@@ -4,8 +4,6 @@ harness's own overhead against a bare timing loop."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from rnnbench.cells import bptt_flops, forward_flops
@@ -13,29 +11,10 @@ from rnnbench.harness import memory, timing
 from rnnbench.interface import Backend
 from rnnbench.presets import Size
 from rnnbench.problems import ProblemData, make_data
-from rnnbench.reference import reference_grads, reference_hs, reference_scales
+from rnnbench.reference import ReferenceOutputs
 from rnnbench.registry import get_backend
 from rnnbench.report.tables import Row
 from rnnbench.tolerances import normwise_error, tolerance
-
-
-@dataclass(frozen=True)
-class ReferenceOutputs:
-    """The float64 reference on one problem: ``outputs`` by quantity ("unroll": hs (T, B, H),
-    then every ``Grads`` name) and the error scale of each (``tolerances.error_scales``)."""
-
-    outputs: dict[str, np.ndarray]
-    scales: dict[str, float]
-
-
-def reference_outputs(data: ProblemData) -> ReferenceOutputs:
-    """The float64 reference on ``data`` upcast: its forward states, every gradient, and
-    their error scales."""
-    with np.errstate(all="ignore"):
-        hs = reference_hs(data)
-        grads = reference_grads(data)
-    outputs = {"unroll": hs, **dict(grads.items())}
-    return ReferenceOutputs(outputs, reference_scales(data, hs, grads))
 
 
 def size_columns(size: Size, dtype: str) -> Row:

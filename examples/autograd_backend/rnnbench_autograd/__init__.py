@@ -8,8 +8,6 @@ is constructed, so ``rnnbench.list_backends()`` works (and reports it unavailabl
 
 from __future__ import annotations
 
-import importlib.metadata
-
 import numpy as np
 
 from rnnbench import Backend, Grads, Params
@@ -23,7 +21,7 @@ class AutogradBackend(Backend[np.ndarray]):
 
     Per-step adjoints: a zero array eps (T, B, H) is added to every state h_t, so
     dL/d eps_t = dL/dh_t. Truncated BPTT (window k) has the semantics of
-    ``rnnbench.manual_bptt``: see ``rnnbench_autograd.rnn.loss``.
+    ``rnnbench.reference`` (its module docstring): see ``rnnbench_autograd.rnn.loss``.
     """
 
     name = "autograd"
@@ -43,10 +41,6 @@ class AutogradBackend(Backend[np.ndarray]):
         self.rnn = rnn
         # d loss / d (W_xh, W_hh, b, h0, xs, eps): the five gradients and the adjoints
         self._grads = grad(rnn.loss, argnum=(0, 1, 2, 3, 4, 5))
-
-    @classmethod
-    def library_version(cls) -> str:
-        return importlib.metadata.version("autograd")
 
     def to_native(self, array: np.ndarray) -> np.ndarray:
         return np.array(array, copy=True)
