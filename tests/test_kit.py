@@ -196,15 +196,20 @@ def test_bad_plugins_fail_under_their_own_names(plugins):
         r"PASSED .*test_unroll_matches_reference\[numpy-float32-elman-tanh\]",
         r"PASSED .*test_bptt_matches_reference\[numpy-float32-elman-tanh\]",
         r"PASSED .*test_unroll_matches_reference\[raises-in-bptt-float32-elman-tanh\]",
-        r"FAILED .*test_unroll_matches_reference\[wrong-shape-float32-elman-tanh\] - AssertionError: "
+        r"FAILED .*test_unroll_matches_reference\[wrong-shape-float32-elman-tanh\] "
+        r"- AssertionError: "
         r"unroll hs: shape \(\d+, \d+\) != expected \(\d+, \d+, \d+\)",
-        r"FAILED .*test_bptt_matches_reference\[wrong-shape-float32-elman-tanh\] - AssertionError: "
+        r"FAILED .*test_bptt_matches_reference\[wrong-shape-float32-elman-tanh\] "
+        r"- AssertionError: "
         r"bptt dL/dhs: shape \(\d+, \d+\) != expected \(\d+, \d+, \d+\)",
-        r"FAILED .*test_unroll_matches_reference\[wrong-dtype-float32-elman-tanh\] - AssertionError: "
+        r"FAILED .*test_unroll_matches_reference\[wrong-dtype-float32-elman-tanh\] "
+        r"- AssertionError: "
         r"unroll hs: dtype float64 != expected float32",
-        r"FAILED .*test_bptt_matches_reference\[wrong-dtype-float32-elman-tanh\] - AssertionError: "
+        r"FAILED .*test_bptt_matches_reference\[wrong-dtype-float32-elman-tanh\] "
+        r"- AssertionError: "
         r"bptt dL/dW_xh: dtype float64 != expected float32",
-        r"FAILED .*test_bptt_matches_reference\[raises-in-bptt-float32-elman-tanh\] - RuntimeError: "
+        r"FAILED .*test_bptt_matches_reference\[raises-in-bptt-float32-elman-tanh\] "
+        r"- RuntimeError: "
         r"raises-in-bptt: kernel failed",
     ]
     for pattern in expected:
