@@ -250,5 +250,5 @@ def test_example_autograd_backend_passes_the_kit(pytester, monkeypatch):
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) > 100, outcomes
     skips = [line for line in output(result).splitlines() if line.startswith("SKIPPED")]
-    assert len(skips) == 2, skips  # the example implements the elman cell only
+    assert skips, outcomes  # the example implements the elman cell only: lstm, gru skip
     assert all(re.search(r"does not declare cell (lstm|gru)$", line) for line in skips), skips
