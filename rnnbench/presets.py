@@ -142,8 +142,10 @@ def check_fits(size: Size, dtype: str, available_bytes: int | None) -> None:
 
 @dataclass(frozen=True)
 class DecaySettings:
-    """A gradient-decay study: one size, every activation x alpha pair, W_hh = alpha * Q and
-    a cotangent at the last step only. The defaults show float32 overflow near k = 920
+    """A gradient-decay study: one size, every cell x activation x alpha (a gated cell
+    takes its own nonlinearities, so only "tanh"), recurrent weights alpha * Q per gate and
+    a cotangent at the last step only; ``gate_bias`` is added to the gated cells' forget
+    (LSTM) and update (GRU) gate biases. The defaults show float32 overflow near k = 920
     for alpha = 1.1 with the identity activation."""
 
     size: Size = Size(1000, 1, 64, 64)
@@ -151,8 +153,18 @@ class DecaySettings:
     alphas: tuple[float, ...] = (0.9, 1.0, 1.1)
     dtype: str = "float32"
     seed: int = 0
+    cells: tuple[str, ...] = ("elman",)
+    gate_bias: float = 1.0
 
-    def problem(self, activation: str, alpha: float) -> Problem:
+    def families(self) -> list[tuple[str, str]]:
+        """(cell, activation) of every curve family, in order."""
+        return [
+            (cell, activation)
+            for cell in self.cells
+            for activation in (self.activations if cell == "elman" else ("tanh",))
+        ]
+
+    def problem(self, activation: str, alpha: float, cell: str = "elman") -> Problem:
         """The Problem of one curve."""
         return self.size.problem(
             activation=activation,
@@ -161,4 +173,6 @@ class DecaySettings:
             seed=self.seed,
             init="orthogonal",
             cotangent="last",
+            cell=cell,
+            gate_bias=0.0 if cell == "elman" else self.gate_bias,
         )

@@ -34,6 +34,9 @@ class Problem:
     (H, G*H) is G such (H, H) blocks, one per gate, drawn independently.
     cotangent: the upstream gradient dL/dh_t; ``"all"`` draws it for every step,
     ``"last"`` keeps only the last step (the setting of gradient-decay curves).
+    gate_bias: added to the bias of the gate that keeps the state, the LSTM's forget gate
+    (b_f) and the GRU's update gate (b_x's z block); 1.0 is the usual forget-gate bias of
+    1. Must be 0 for the elman cell.
     """
 
     T: int = 16
@@ -47,10 +50,15 @@ class Problem:
     alpha: float = 1.0
     cotangent: str = "all"
     cell: str = DEFAULT_CELL
+    gate_bias: float = 0.0
 
     def __post_init__(self) -> None:
         check_dimensions(self, "Problem.")
         check_activation(get_cell(self.cell), self.activation)
+        if not isinstance(self.gate_bias, int | float) or not math.isfinite(self.gate_bias):
+            raise InputError(f"Problem.gate_bias must be a finite number, got {self.gate_bias!r}")
+        if self.gate_bias and self.cell == "elman":
+            raise InputError("Problem.gate_bias is for the gated cells; the elman cell has none")
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("init", self.init, INITS)
@@ -139,6 +147,8 @@ def make_data(problem: Problem) -> ProblemData:
     W_x = rng.standard_normal((p.D, G * p.H)) / math.sqrt(p.D)
     W_h = np.concatenate([_recurrent_block(rng, p) for _ in range(G)], axis=1)
     biases = [0.1 * rng.standard_normal(G * p.H) for _ in cell.param_names[2:]]
+    if p.gate_bias:
+        biases[0][p.H : 2 * p.H] += p.gate_bias  # f (LSTM) or z (GRU): the second gate
     params = dict(zip(cell.param_names, [W_x, W_h, *biases], strict=True))
     xs = rng.standard_normal((p.T, p.B, p.D))
     h0 = 0.5 * rng.standard_normal((p.B, p.H))

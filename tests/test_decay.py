@@ -124,3 +124,25 @@ def test_subnormal_neighbourhood_is_not_compared():
     peaks = np.abs(adjoints[::-1]).reshape(45, -1).max(1)
     np.testing.assert_array_equal(mask, peaks >= tiny_over_eps)
     assert mask[:30].all() and not mask[33:].any()
+
+
+def test_cells_side_by_side_with_every_state_part_and_declared_gaps():
+    """elman, lstm and gru at the same alpha: a curve per state part (the LSTM's h and c),
+    no theory for the gated cells, and a fused backend's missing adjoint a skipped row."""
+    from rnnbench.commands.decay import decay_study
+    from rnnbench.harness.progress import Progress
+
+    settings = DecaySettings(
+        size=Size(30, 1, 4, 4), activations=("tanh",), alphas=(1.0,), cells=("elman", "lstm", "gru")
+    )
+    backends = {"numpy": get_backend("numpy"), "torch-nn": get_backend("torch-nn")}
+    tables = decay_study(backends, settings, Progress(8, enabled=False))
+    curves = {(r["source"], r["cell"], r["state"]) for r in tables["decay_summary"]}
+    assert ("numpy", "lstm", "c") in curves and ("numpy", "gru", "h") in curves
+    assert ("torch-nn", "lstm", "h") in curves
+    assert ("torch-nn", "lstm", "c") not in curves and ("torch-nn", "gru", "h") not in curves
+    skipped = [r["task"] for r in tables["status"] if r["status"] == "skipped"]
+    assert skipped == ["decay lstm tanh alpha=1 dL/dc", "decay gru tanh alpha=1 dL/dh"]
+    theories = {r["cell"]: r["theory"] for r in tables["decay_summary"]}
+    assert theories["lstm"] == theories["gru"] == "none (gated cell)"
+    assert all(r["agrees"] for r in tables["decay_summary"] if r["source"] != "float64 reference")
