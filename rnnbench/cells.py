@@ -135,15 +135,15 @@ class _Sized(Protocol):
     H: int
 
 
-def forward_flops(size: _Sized, cell: str = DEFAULT_CELL) -> int:
+def forward_flops(size: _Sized, cell: str | None = None) -> int:
     """2*T*B*G*(D*H + H*H): the forward pass's GEMM floating-point operations (a multiply-add
     is 2), G = 1 (elman), 4 (lstm: four gate GEMMs) or 3 (gru). Elementwise work is not
-    counted."""
-    G = get_cell(cell).n_gates
+    counted. ``cell`` defaults to ``size.cell`` (a ``presets.Size``), else elman."""
+    G = get_cell(cell or getattr(size, "cell", DEFAULT_CELL)).n_gates
     return 2 * size.T * size.B * G * (size.D * size.H + size.H * size.H)
 
 
-def bptt_flops(size: _Sized, cell: str = DEFAULT_CELL) -> int:
+def bptt_flops(size: _Sized, cell: str | None = None) -> int:
     """Forward plus backward: three times the forward count (the backward pass does two
     GEMMs per forward GEMM)."""
     return 3 * forward_flops(size, cell)

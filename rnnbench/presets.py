@@ -12,21 +12,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnbench.cells import DEFAULT_CELL, get_cell
 from rnnbench.errors import InputError
 from rnnbench.problems import Problem, check_dimensions
 
 
 @dataclass(frozen=True)
 class Size:
-    """T (sequence length), B (batch), D (input size), H (hidden size); each >= 1."""
+    """T (sequence length), B (batch), D (input size), H (hidden size); each >= 1; and the
+    cell measured at that size (default elman)."""
 
     T: int
     B: int
     D: int
     H: int
+    cell: str = DEFAULT_CELL
 
     def __post_init__(self) -> None:
         check_dimensions(self, "size ")
+        get_cell(self.cell)
 
     @classmethod
     def parse(cls, text: str) -> Size:
@@ -44,12 +48,16 @@ class Size:
 
     @property
     def label(self) -> str:
-        """``"T=100 B=64 D=512 H=512"``."""
-        return f"T={self.T} B={self.B} D={self.D} H={self.H}"
+        """``"T=100 B=64 D=512 H=512"``, prefixed by the cell when it is not elman
+        (``"lstm T=100 B=64 D=512 H=512"``)."""
+        dims = f"T={self.T} B={self.B} D={self.D} H={self.H}"
+        return dims if self.cell == DEFAULT_CELL else f"{self.cell} {dims}"
 
     def problem(self, **settings: object) -> Problem:
-        """The Problem of this size with the other fields given (activation, dtype, ...)."""
-        return Problem(T=self.T, B=self.B, D=self.D, H=self.H, **settings)
+        """The Problem of this size and cell with the other fields given (activation, dtype,
+        ...; a ``cell`` given here wins)."""
+        fields = {"cell": self.cell, **settings}
+        return Problem(T=self.T, B=self.B, D=self.D, H=self.H, **fields)
 
     def activation_bytes(self, dtype: str) -> int:
         """T*B*H*itemsize: the hidden states BPTT has to keep, its memory lower bound."""
@@ -58,7 +66,8 @@ class Size:
     def estimated_run_bytes(self, dtype: str) -> int:
         """A generous estimate of the memory one measurement at this size needs: BPTT's
         stored states, adjoints and input gradients in ``dtype`` plus the float64 reference."""
-        arrays = 5 * self.T * self.B * self.H + 3 * self.T * self.B * self.D
+        G = get_cell(self.cell).n_gates
+        arrays = (5 + 2 * G) * self.T * self.B * self.H + 3 * self.T * self.B * self.D
         return arrays * (np.dtype(dtype).itemsize + 8)
 
 
@@ -78,6 +87,21 @@ class Preset:
 def _sweep(T: int, Bs: tuple[int, ...], Hs: tuple[int, ...]) -> tuple[Size, ...]:
     return tuple(Size(T=T, B=B, D=H, H=H) for H in Hs for B in Bs)
 
+
+#: DeepBench's LSTM and GRU training sizes as (H, B, T, cell), D = H
+_DEEPBENCH_GATED: tuple[tuple[int, int, int, str], ...] = (
+    *((H, B, 25, "lstm") for H in (512, 1024, 2048, 4096) for B in (16, 32, 64, 128)),
+    *((1536, B, 50, "lstm") for B in (8, 16, 32)),
+    *((256, B, 150, "lstm") for B in (16, 32, 64)),
+    *((H, 32, T, "gru") for H in (2816,) for T in (750, 375, 187)),
+    *((H, 32, T, "gru") for H in (2048, 1536, 2560) for T in (1500, 750, 375, 187)),
+    (512, 32, 1, "gru"),
+    (1024, 32, 1500, "gru"),
+    (1024, 64, 1500, "gru"),
+)
+DEEPBENCH_GATED: tuple[Size, ...] = tuple(
+    Size(T=T, B=B, D=H, H=H, cell=cell) for H, B, T, cell in _DEEPBENCH_GATED
+)
 
 PRESETS: dict[str, Preset] = {
     preset.name: preset
@@ -100,17 +124,19 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "fastrnns",
-            "PyTorch fastrnns-like: T=100 B=64 D=H=512",
-            (Size(100, 64, 512, 512),),
+            "what PyTorch's benchmarks/fastrnns measures: an LSTM, T=100 B=64 D=H=512 "
+            "(--cell gru for the GRU at the same size)",
+            (Size(100, 64, 512, 512, "lstm"),),
             repeats=5,
             warmup=1,
             budget_s=10.0,
         ),
         Preset(
             "deepbench",
-            "DeepBench-like vanilla RNN (heavy: tens of minutes on 2 cores): "
-            "T=50, H=D in 1760/2048/2560, B in 16/32/64/128",
-            _sweep(50, (16, 32, 64, 128), (1760, 2048, 2560)),
+            "DeepBench's RNN training set (heavy: hours on 2 cores; the largest GRU sizes need "
+            "tens of GiB): vanilla T=50, H=D in 1760/2048/2560, B in 16/32/64/128; its LSTM "
+            "and GRU sizes (H, B, T as in DeepBench's rnn_problems.h, D = H)",
+            _sweep(50, (16, 32, 64, 128), (1760, 2048, 2560)) + DEEPBENCH_GATED,
             repeats=5,
             warmup=1,
             budget_s=10.0,
