@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rnnbench.cells import CELL_NAMES
 from rnnbench.reference import reference_backend
 from rnnbench.tolerances import tolerance
 from rnnbench.train import TrainConfig, loss_trajectory
@@ -21,9 +22,12 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_training_follows_the_reference_loss_trajectory(backend, dtype, variant):
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_training_follows_the_reference_loss_trajectory(backend, cell, dtype, variant):
     activation = "tanh" if "tanh" in backend.activations else sorted(backend.activations)[0]
-    require(backend, dtype=dtype, activation=activation, truncation=variant == "truncated")
+    require(
+        backend, dtype=dtype, activation=activation, truncation=variant == "truncated", cell=cell
+    )
     config = TrainConfig(
         task="adding",
         lag=6,
@@ -34,6 +38,7 @@ def test_training_follows_the_reference_loss_trajectory(backend, dtype, variant)
         lr=0.5,
         dtype=dtype,
         seed=11,
+        cell=cell,
         **VARIANTS[variant],
     )
     expected = loss_trajectory(reference_backend(), config.with_(dtype="float64"), STEPS)
