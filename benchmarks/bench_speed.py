@@ -1,5 +1,6 @@
 """Speed: wall time of one ``unroll`` and one ``bptt`` and peak memory of ``bptt``, for every
-backend x size x dtype, and the seconds ``warm_up`` spends compiling (tanh activation).
+backend x size x dtype x cell, and the seconds ``warm_up`` spends compiling (tanh activation;
+gated cells skip on commits from before they existed).
 
 Data, conversion to native arrays and the JIT compile happen in ``setup`` (memoized by
 ``common.prepare``), never inside the timed call.
@@ -13,12 +14,17 @@ from . import common
 
 
 class Speed:
-    """One backend on one problem of size ``size`` and dtype ``dtype``."""
+    """One backend on one problem of size ``size``, dtype ``dtype`` and cell ``cell``."""
 
-    params = (common.builtin_backends(), list(common.SIZES), list(common.DTYPES))
-    param_names = ("backend", "size", "dtype")
+    params = (
+        common.builtin_backends(),
+        list(common.SIZES),
+        list(common.DTYPES),
+        list(common.CELLS),
+    )
+    param_names = ("backend", "size", "dtype", "cell")
     #: bump when what a benchmark measures changes; asv then starts its history afresh
-    version = "1"
+    version = "2"
     timeout = 180.0
     # One process per case, 0.1 s of untimed calls, then 5 to 25 samples of one call each,
     # stopping after about 2 s: a stable median while a whole run stays within minutes
@@ -27,19 +33,19 @@ class Speed:
     repeat = (5, 25, 2.0)
     warmup_time = 0.1
 
-    def setup(self, backend: str, size: str, dtype: str) -> None:
-        problem = Problem(**common.dims(size), activation="tanh", dtype=dtype, seed=0)
+    def setup(self, backend: str, size: str, dtype: str, cell: str) -> None:
+        problem = common.problem(cell, **common.dims(size), activation="tanh", dtype=dtype, seed=0)
         self.case = common.prepare(backend, problem)
 
-    def time_forward(self, backend: str, size: str, dtype: str) -> None:
+    def time_forward(self, backend: str, size: str, dtype: str, cell: str) -> None:
         """One forward unroll over T steps."""
         self.case.unroll()
 
-    def time_bptt(self, backend: str, size: str, dtype: str) -> None:
+    def time_bptt(self, backend: str, size: str, dtype: str, cell: str) -> None:
         """One full BPTT (every gradient, no truncation)."""
         self.case.bptt()
 
-    def peakmem_bptt(self, backend: str, size: str, dtype: str) -> None:
+    def peakmem_bptt(self, backend: str, size: str, dtype: str, cell: str) -> None:
         """Peak resident memory of the process running one BPTT (framework included)."""
         self.case.bptt()
 
