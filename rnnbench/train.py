@@ -118,6 +118,17 @@ SCENARIOS: dict[str, Scenario] = {
             TrainConfig(lag=100),
         ),
         Scenario(
+            "long-lag-lstm",
+            "LSTM, the same lag 100 at the same recurrent scale, forget-gate bias +2, lr 0.1, "
+            "clipping at 1: the carousel carries the gradient over the lag",
+            TrainConfig(lag=100, cell="lstm", gate_bias=2.0, lr=0.1, clip=1.0),
+        ),
+        Scenario(
+            "long-lag-gru",
+            "GRU, lag 100, update-gate bias +2, lr 0.1, clipping at 1",
+            TrainConfig(lag=100, cell="gru", gate_bias=2.0, lr=0.1, clip=1.0),
+        ),
+        Scenario(
             "exploding",
             "identity, W_hh = 1.1 Q, lag 50, no clipping: the gradient explodes, so does the loss",
             TrainConfig(lag=50, activation="identity", alpha=1.1, lr=0.03),
