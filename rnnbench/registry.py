@@ -13,6 +13,7 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass, field
 
+from rnnbench.cells import CELL_NAMES
 from rnnbench.errors import BackendUnavailableError, FrameworkMissingError, UnknownBackendError
 from rnnbench.interface import Backend
 
@@ -104,6 +105,7 @@ class BackendInfo:
     version: str = ""
     dtypes: tuple[str, ...] = ()
     activations: tuple[str, ...] = ()
+    cells: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     supports_truncation: bool = False
     extra: dict[str, str] = field(default_factory=dict)
@@ -129,6 +131,7 @@ def describe_backend(name: str) -> BackendInfo:
         version=_distribution_version(cls),
         dtypes=tuple(sorted(cls.dtypes)),
         activations=tuple(sorted(cls.activations)),
+        cells=tuple(c for c in CELL_NAMES if c in getattr(cls, "cells", ("elman",))),
         devices=tuple(sorted(cls.devices)),
         supports_truncation=cls.supports_truncation,
     )
