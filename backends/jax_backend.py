@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnbench.cells import CELL_NAMES, get_cell
 from rnnbench.errors import FrameworkMissingError
 from rnnbench.interface import Backend, Grads, Inputs, Params
 
@@ -52,29 +53,56 @@ def _dot(a: Any, b: Any) -> Any:
     return jax.numpy.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
 
 
-def _project(W_xh: Any, b: Any, xs: Any) -> Any:
-    """The hoisted input projection: xs (T, B, D) -> xs @ W_xh + b (T, B, H), one GEMM."""
+def _project(W: Any, b: Any, xs: Any) -> Any:
+    """The hoisted input projection: xs (T, B, D) -> xs @ W + b (T, B, G*H), one GEMM."""
     T, B, D = xs.shape
-    return (_dot(xs.reshape(T * B, D), W_xh) + b).reshape(T, B, -1)
+    return (_dot(xs.reshape(T * B, D), W) + b).reshape(T, B, -1)
 
 
-def _scan(activation: str, pre: Any, h0: Any, W_hh: Any, eps: Any = None) -> Any:
-    """States (T, B, H) of h_t = f(pre_t + h_{t-1} @ W_hh) (+ eps_t, when eps is given)."""
+def _step(cell: str, activation: str, W_h: Any, b_h: Any, pre: Any, gh: Any, state, eps):
+    """One cell: the next state tuple ((h,) or (h, c)) from the projected input pre and
+    the recurrent product gh = h @ W_h (+ b_h, GRU), (..., B, G*H); each part plus its
+    perturbation eps (arrays or None)."""
+    import jax
+    import jax.numpy as jnp
+
+    h = state[0]
+    if cell == "lstm":
+        i, f, g, o = jnp.split(pre + gh, 4, axis=-1)
+        c = jax.nn.sigmoid(f) * state[1] + jax.nn.sigmoid(i) * jnp.tanh(g)
+        c = c if eps[1] is None else c + eps[1]
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h if eps[0] is None else h + eps[0], c)
+    if cell == "gru":
+        xr, xz, xn = jnp.split(pre, 3, axis=-1)
+        hr, hz, hn = jnp.split(gh, 3, axis=-1)
+        r, z = jax.nn.sigmoid(xr + hr), jax.nn.sigmoid(xz + hz)
+        n = jnp.tanh(xn + r * hn)
+        h = n + z * (h - n)
+    else:
+        h = _activation(activation, pre + gh)
+    return (h if eps[0] is None else h + eps[0],)
+
+
+def _scan(cell, activation, W_h, b_h, pre, state0, eps=None, zeta=None):
+    """Every state part per step, (T, B, H) each; eps (per part, (T, B, H)) and zeta
+    (T, B, G*H), added to the recurrent products, are zero perturbations or None."""
     import jax
 
-    def step(h: Any, inputs: Any) -> tuple[Any, Any]:
-        pre_t, eps_t = inputs
-        h = _activation(activation, pre_t + _dot(h, W_hh))
-        if eps_t is not None:
-            h = h + eps_t
-        return h, h
+    def step(state, inputs):
+        pre_t, eps_t, zeta_t = inputs
+        gh = _dot(state[0], W_h) + b_h
+        gh = gh if zeta_t is None else gh + zeta_t
+        eps_t = eps_t if eps_t is not None else (None,) * len(state)
+        state = _step(cell, activation, W_h, b_h, pre_t, gh, state, eps_t)
+        return state, state
 
-    return jax.lax.scan(step, h0, (pre, eps))[1]
+    return jax.lax.scan(step, tuple(state0), (pre, eps, zeta))[1]
 
 
-def _streams(activation: str, k: int, pre: Any, h0: Any, eps: Any, *, hs: Any, W_hh: Any) -> Any:
-    """Final states (T, B, H) of the T truncated streams of k cells (see ``JaxBackend``);
-    pre, eps and the forward states hs are (T, B, H), h0 (B, H)."""
+def _streams(cell, activation, k, W_h, b_h, pre, state0, eps, zeta, *, forward):
+    """Final states, per part (T, B, H), of the T truncated streams of k cells (see
+    ``JaxBackend``); ``forward`` the forward states per part."""
     import jax
     import jax.numpy as jnp
 
@@ -83,74 +111,115 @@ def _streams(activation: str, k: int, pre: Any, h0: Any, eps: Any, *, hs: Any, W
     cells = s - k + 1 + jnp.arange(k)[:, None]  # (k, T): the cell stream s runs at step j
     active = (cells >= 0)[:, :, None, None]
     cells = jnp.maximum(cells, 0)
-    start = jnp.where((s >= k)[:, None, None], hs[jnp.maximum(s - k, 0)], h0)
+    late = (s >= k)[:, None, None]
+    start = tuple(
+        jnp.where(late, f[jnp.maximum(s - k, 0)], p0) for f, p0 in zip(forward, state0, strict=True)
+    )
 
-    def step(h: Any, inputs: Any) -> tuple[Any, None]:
-        pre_j, eps_j, active_j = inputs
-        h_next = _activation(activation, pre_j + _dot(h, W_hh)) + eps_j
-        return jnp.where(active_j, h_next, h), None
+    def step(state, inputs):
+        pre_j, eps_j, zeta_j, active_j = inputs
+        gh = _dot(state[0], W_h) + b_h + zeta_j
+        moved = _step(cell, activation, W_h, b_h, pre_j, gh, state, eps_j)
+        return tuple(jnp.where(active_j, m, p) for m, p in zip(moved, state, strict=True)), None
 
-    return jax.lax.scan(step, start, (pre[cells], eps[cells], active))[0]
-
-
-def _cell_program(activation: str, k: None, W_xh, W_hh, b, x_t, h_prev):
-    """h_t (B, H) = f(x_t (B, D) @ W_xh + h_prev (B, H) @ W_hh + b)."""
-    return _activation(activation, _dot(x_t, W_xh) + _dot(h_prev, W_hh) + b)
-
-
-def _unroll_program(activation: str, k: None, W_xh, W_hh, b, xs, h0):
-    """hs (T, B, H) from xs (T, B, D) and h0 (B, H)."""
-    return _scan(activation, _project(W_xh, b, xs), h0, W_hh)
+    eps_cells = tuple(e[cells] for e in eps)
+    return jax.lax.scan(step, start, (pre[cells], eps_cells, zeta[cells], active))[0]
 
 
-def _bptt_program(activation: str, k: int | None, W_xh, W_hh, b, xs, h0, dhs):
-    """(W_xh, W_hh, b, h0, xs, hs) gradients of sum_t <dhs_t, h_t> (shapes as ``Grads``);
-    k None is full BPTT. See ``JaxBackend`` for the two chained VJPs."""
+def _split(cell: str, arrays: tuple) -> tuple[tuple, Any, tuple]:
+    """(parameters in the cell's order, xs, the rest) of a program's flat arguments."""
+    n = len(get_cell(cell).params)
+    return arrays[:n], arrays[n], arrays[n + 1 :]
+
+
+def _recurrent(cell: str, params: tuple) -> tuple[Any, Any]:
+    """(W_h, b_h): the recurrent weight and the recurrent-side bias (0 but for the GRU)."""
+    return params[1], params[3] if cell == "gru" else 0.0
+
+
+def _cell_program(static, k: None, *arrays):
+    """h_t (B, H) (LSTM: (h_t, c_t)) from x_t (B, D) and the previous state."""
+    cell, activation = static
+    params, x_t, state = _split(cell, arrays)
+    W_h, b_h = _recurrent(cell, params)
+    pre = _dot(x_t, params[0]) + params[2]
+    out = _step(cell, activation, W_h, b_h, pre, _dot(state[0], W_h) + b_h, state, (None,) * 2)
+    return out if cell == "lstm" else out[0]
+
+
+def _states_program(static, k: None, *arrays):
+    """Every state part per step, (T, B, H) each, from xs (T, B, D) and the initial state."""
+    cell, activation = static
+    params, xs, state0 = _split(cell, arrays)
+    W_h, b_h = _recurrent(cell, params)
+    return _scan(cell, activation, W_h, b_h, _project(params[0], params[2], xs), state0)
+
+
+def _unroll_program(static, k: None, *arrays):
+    """hs (T, B, H) from xs (T, B, D) and the initial state."""
+    return _states_program(static, k, *arrays)[0]
+
+
+def _bptt_program(static, k: int | None, *arrays):
+    """Every gradient, in ``Cell.grad_names`` order; k None is full BPTT. See
+    ``JaxBackend`` for the two chained VJPs."""
     import jax
     import jax.numpy as jnp
 
+    cell, activation = static
+    params, xs, rest = _split(cell, arrays)
+    parts = len(get_cell(cell).state)
+    state0, cotangents = rest[:parts], rest[parts:]
+    if len(cotangents) < parts:  # the LSTM without dcs: zero cotangents of c
+        cotangents = (*cotangents, jnp.zeros_like(cotangents[0]))
+    W_h, b_h = _recurrent(cell, params)
     T, B, _ = xs.shape
-    H = W_hh.shape[0]
-    pre, project_vjp = jax.vjp(_project, W_xh, b, xs)
-    eps = jnp.zeros_like(dhs)
-    if k is None:
-        hs, recurrence_vjp = jax.vjp(
-            lambda pre, h0, eps: _scan(activation, pre, h0, W_hh, eps), pre, h0, eps
-        )
-    else:
-        hs = _scan(activation, pre, h0, W_hh)
-        _, recurrence_vjp = jax.vjp(
-            lambda pre, h0, eps: _streams(activation, k, pre, h0, eps, hs=hs, W_hh=W_hh),
-            pre,
-            h0,
-            eps,
-        )
-    deltas, dh0, adjoints = recurrence_vjp(dhs)
-    previous = jnp.concatenate([h0[None], hs[:-1]]).reshape(T * B, H)
-    dW_hh = _dot(previous.T, deltas.reshape(T * B, H))
-    dW_xh, db, dxs = project_vjp(deltas)
-    return dW_xh, dW_hh, db, dh0, dxs, adjoints
+    H = W_h.shape[0]
+    pre, project_vjp = jax.vjp(_project, params[0], params[2], xs)
+    eps = tuple(jnp.zeros_like(c) for c in cotangents)
+    zeta = jnp.zeros_like(pre)
+
+    forward = None if k is None else _scan(cell, activation, W_h, b_h, pre, state0)
+
+    def recurrence(pre, state0, eps, zeta):
+        if k is None:
+            return _scan(cell, activation, W_h, b_h, pre, state0, eps, zeta)
+        return _streams(cell, activation, k, W_h, b_h, pre, state0, eps, zeta, forward=forward)
+
+    states, recurrence_vjp = jax.vjp(recurrence, pre, tuple(state0), eps, zeta)
+    dpre, dstate0, adjoints, dzeta = recurrence_vjp(tuple(cotangents))
+    hs = states[0] if k is None else forward[0]
+    previous = jnp.concatenate([state0[0][None], hs[:-1]]).reshape(T * B, H)
+    dW_h = _dot(previous.T, dzeta.reshape(T * B, -1))
+    dW_x, db, dxs = project_vjp(dpre)
+    recurrent_bias = (dzeta.sum((0, 1)),) if cell == "gru" else ()
+    return (dW_x, dW_h, db, *recurrent_bias, *dstate0, dxs, *adjoints)
 
 
 class JaxBackend(Backend[Any]):
     """``lax.scan`` under ``jit``; gradients by ``jax.vjp`` (see the module docstring).
 
-    The input projection ``xs.reshape(T*B, D) @ W_xh + b`` is one GEMM before the scan.
-    ``bptt`` chains two VJPs: the recurrence's, (pre, h0, eps) -> states with W_hh held
-    fixed, gives deltas = dL/dpre (T, B, H), dh0 and the adjoints; the projection's, fed
-    the deltas, gives dW_xh, db and dxs (one GEMM each). dW_hh = [h0; hs[:-1]]^T @ deltas
-    is then one (H, T*B) @ (T*B, H) GEMM, where differentiating W_hh through the scan would
-    accumulate it from T small GEMMs inside the backward loop (slower, notably at small B).
+    The input projection ``xs.reshape(T*B, D) @ W + b`` (W_xh, or W_x for a gated cell) is
+    one GEMM before the scan. ``bptt`` chains two VJPs: the recurrence's, (pre, initial
+    state, eps, zeta) -> states with W_h held fixed, gives dL/dpre (T, B, G*H), the initial
+    state's gradients, the adjoints, and dL/dzeta, where zeta (T, B, G*H) is a zero
+    perturbation added to every recurrent product h_{t-1} @ W_h (+ b_h); the projection's,
+    fed dL/dpre, gives dW, db and dxs (one GEMM each). dW_h = [h0; hs[:-1]]^T @ dL/dzeta
+    is then one (H, T*B) @ (T*B, G*H) GEMM (and the GRU's db_h the sum of dL/dzeta), where
+    differentiating W_h through the scan would accumulate it from T small GEMMs inside the
+    backward loop (slower, notably at small B).
 
-    Adjoints: a zero eps (T, B, H) is added to every state in the scan and differentiated
-    with the rest, so dL/d eps_t = dL/dh_t.
+    Adjoints: a zero eps (T, B, H) per state part is added to every state in the scan (the
+    LSTM's to c_t before h_t is computed from it) and differentiated with the rest, so
+    dL/d eps_t is the adjoint.
 
     Truncated BPTT (k < T) by *streams*, as explained in ``rnnbench.reference``: T streams
-    of k cells batched into one (T, B, H) carry of a ``lax.scan``, the start states
-    constants of the recurrence's VJP.
+    of k cells batched into one (T, B, H) carry per state part of a ``lax.scan``, the start
+    states constants of the recurrence's VJP.
     """
 
     name = "jax"
+    cells = frozenset(CELL_NAMES)
     devices = frozenset({"cpu", "cuda"})
     requires = ("jax",)
     install_hint = "pip install 'rnnbench[jax]'"
@@ -174,10 +243,11 @@ class JaxBackend(Backend[Any]):
         """float64 enabled exactly when ``array`` is float64, for the block only."""
         return self.jax.enable_x64(str(array.dtype) == "float64")
 
-    def _executable(self, program: Callable, activation: str, k: int | None, args: tuple):
-        """(compiled ``program`` for these arguments, seconds spent compiling it now)."""
+    def _executable(self, program: Callable, static: tuple, k: int | None, args: tuple):
+        """(compiled ``program`` for these arguments, seconds spent compiling it now);
+        ``static``: (cell, activation)."""
         jax = self.jax
-        key = (program.__name__, activation, k, *((a.shape, str(a.dtype)) for a in args))
+        key = (program.__name__, static, k, *((a.shape, str(a.dtype)) for a in args))
         key = (*key, self._jax_device)
         compiled = _COMPILED.get(key)
         if compiled is not None:
@@ -185,7 +255,7 @@ class JaxBackend(Backend[Any]):
         sharding = jax.sharding.SingleDeviceSharding(self._jax_device)
         specs = [jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding) for a in args]
         start = time.perf_counter()
-        compiled = jax.jit(functools.partial(program, activation, k)).lower(*specs).compile()
+        compiled = jax.jit(functools.partial(program, static, k)).lower(*specs).compile()
         seconds = time.perf_counter() - start
         _COMPILED[key] = compiled
         return compiled, seconds
@@ -206,23 +276,21 @@ class JaxBackend(Backend[Any]):
     def synchronize(self, result: Any) -> None:
         """Block until every array in ``result`` (an array, a pytree or ``Grads``) is ready."""
         if isinstance(result, Grads):
-            result = [g for _, g in result.items()]
+            result = list(result.values())
         self.jax.block_until_ready(result)
 
     def warm_up(
         self, inputs: Inputs[Any], *, activation: str, truncate: int | None = None
     ) -> float:
         """AOT-compile ``unroll`` and ``bptt`` for these inputs; seconds spent compiling."""
-        p = inputs.params
-        weights = (p.W_xh, p.W_hh, p.b)
-        k = self._window(truncate, inputs.xs.shape[0])
-        with self._x64(p.W_xh):
-            _, unroll_s = self._executable(
-                _unroll_program, activation, None, (*weights, inputs.xs, inputs.h0)
-            )
-            _, bptt_s = self._executable(
-                _bptt_program, activation, k, (*weights, inputs.xs, inputs.h0, inputs.dhs)
-            )
+        i = inputs
+        static = (i.params.cell.name, activation)
+        state0 = (i.h0, *i.state0.values())
+        args = (*i.params.values(), i.xs, *state0)
+        k = self._window(truncate, i.xs.shape[0])
+        with self._x64(i.xs):
+            _, unroll_s = self._executable(_unroll_program, static, None, args)
+            _, bptt_s = self._executable(_bptt_program, static, k, (*args, i.dhs))
         return unroll_s + bptt_s
 
     def bptt_memory_bytes(
@@ -245,25 +313,34 @@ class JaxBackend(Backend[Any]):
         """The truncation window, None when it covers the whole sequence."""
         return None if truncate is None or truncate >= T else truncate
 
-    def _run(self, program: Callable, activation: str, k: int | None, args: tuple) -> Any:
+    def _run(self, program: Callable, static: tuple, k: int | None, args: tuple) -> Any:
         with self._x64(args[0]):
-            return self._executable(program, activation, k, args)[0](*args)
+            return self._executable(program, static, k, args)[0](*args)
 
-    def _cell(self, params: Params[Any], x_t: Any, h_prev: Any, activation: str) -> Any:
-        """h_t (B, H) from x_t (B, D) and h_prev (B, H)."""
-        args = (params.W_xh, params.W_hh, params.b, x_t, h_prev)
-        return self._run(_cell_program, activation, None, args)
+    def _cell(self, params: Params[Any], x_t: Any, h_prev: Any, activation: str, **state):
+        """h_t (B, H) (LSTM: (h_t, c_t)) from x_t (B, D) and h_prev (B, H)."""
+        args = (*params.values(), x_t, h_prev, *state.values())
+        return self._run(_cell_program, (params.cell.name, activation), None, args)
 
-    def _unroll(self, params: Params[Any], xs: Any, h0: Any, activation: str) -> Any:
+    def _unroll(self, params: Params[Any], xs: Any, h0: Any, activation: str, **state0) -> Any:
         """hs (T, B, H) from xs (T, B, D) and h0 (B, H)."""
-        args = (params.W_xh, params.W_hh, params.b, xs, h0)
-        return self._run(_unroll_program, activation, None, args)
+        args = (*params.values(), xs, h0, *state0.values())
+        return self._run(_unroll_program, (params.cell.name, activation), None, args)
+
+    def _states(self, params: Params[Any], xs: Any, h0: Any, activation: str, **state0):
+        """{"hs"} (LSTM: and "cs"), (T, B, H) each."""
+        args = (*params.values(), xs, h0, *state0.values())
+        parts = self._run(_states_program, (params.cell.name, activation), None, args)
+        return dict(zip(("hs", "cs")[: len(parts)], parts, strict=True))
 
     def _bptt(
-        self, params: Params[Any], xs: Any, h0: Any, dhs: Any, activation: str, truncate: int | None
-    ) -> Grads[Any]:
-        """Gradients (shapes as ``Grads``) of sum_t <dhs_t, h_t>; see the class docstring."""
-        args = (params.W_xh, params.W_hh, params.b, xs, h0, dhs)
+        self, params: Params[Any], xs: Any, h0: Any, dhs: Any, activation: str, truncate, **state
+    ):
+        """Gradients (names and shapes as ``Grads``); see the class docstring."""
+        cell = params.cell
+        state0 = (h0,) if "c0" not in state else (h0, state["c0"])
+        dcs = () if state.get("dcs") is None else (state["dcs"],)
+        args = (*params.values(), xs, *state0, dhs, *dcs)
         k = self._window(truncate, xs.shape[0])
-        g = self._run(_bptt_program, activation, k, args)
-        return Grads(W_xh=g[0], W_hh=g[1], b=g[2], h0=g[3], xs=g[4], hs=g[5])
+        g = self._run(_bptt_program, (cell.name, activation), k, args)
+        return Grads(**dict(zip(cell.grad_names, g, strict=True)))

@@ -1,14 +1,16 @@
-"""Three PyTorch backends: autograd over a Python loop, the hand-written BPTT, and nn.RNN.
+"""Two PyTorch backends over every cell: autograd over a Python loop, and the hand-written
+BPTT; plus what the fused ``torch-nn`` backend (``torch_nn_backend``) shares with them.
 
 * ``torch`` (``TorchAutogradBackend``): the cell in torch ops unrolled in a Python loop,
   every gradient from one ``torch.autograd.grad`` call.
-* ``torch-manual`` (``TorchManualBackend``): ``rnnbench.reference.elman`` on torch tensors
-  under ``torch.no_grad()``, the same algorithm and hoisted GEMMs as the NumPy reference.
-* ``torch-nn`` (``TorchNNRNNBackend``): the fused ``torch.nn.RNN`` (cuDNN on a GPU), gradients
-  by autograd; tanh and relu only, no truncation.
+* ``torch-manual`` (``TorchManualBackend``): ``rnnbench.reference.algorithms`` on torch
+  tensors under ``torch.no_grad()``, the same algorithms and hoisted GEMMs as the NumPy
+  reference.
 
-Per-step adjoints dL/dh_t come from the perturbation trick: a zero tensor eps (T, B, H) is
-added to every state h_t the forward produces, so dL/d eps_t = dL/dh_t.
+Per-step adjoints come from the perturbation trick: a zero tensor eps (T, B, H) per state
+part is added to every state the forward produces (for the LSTM, eps_c to c_t before h_t
+is computed from it, so dL/d eps_c covers the path through h_t), so dL/d eps_t is the
+adjoint of that part.
 
 torch is imported when a backend is constructed, never when this module is imported.
 Every hook runs with float32 matmul precision pinned to full IEEE float32 (no TF32 on CUDA
@@ -23,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from rnnbench.cells import CELL_NAMES
 from rnnbench.errors import FrameworkMissingError
 from rnnbench.interface import Backend, Grads, Inputs, Params
-from rnnbench.reference import elman
+from rnnbench.reference import algorithms
 
 
 def _activation(torch: Any, name: str, z: Any) -> Any:
@@ -85,8 +88,9 @@ def _full_float32(switches: list[tuple[Any, str, Any]]) -> Iterator[None]:
 
 
 class _TorchBackend(Backend[Any]):
-    """What the three torch backends share: device, conversion, precision, cell, warm-up."""
+    """What the torch backends share: device, conversion, precision, cell, warm-up."""
 
+    cells = frozenset(CELL_NAMES)
     devices = frozenset({"cpu", "cuda"})
     requires = ("torch",)
     install_hint = "pip install 'rnnbench[torch]'"
@@ -127,185 +131,166 @@ class _TorchBackend(Backend[Any]):
     ) -> float:
         """Run ``unroll`` and ``bptt`` once (CUDA context, cuBLAS/cuDNN handles and plans,
         cached modules). Nothing is compiled, so 0.0 is returned."""
-        p = inputs.params
-        self.synchronize(self.unroll(p, inputs.xs, inputs.h0, activation=activation))
+        i = inputs
+        self.synchronize(self.unroll(i.params, i.xs, i.h0, activation=activation, **i.state0))
         grads = self.bptt(
-            p, inputs.xs, inputs.h0, inputs.dhs, activation=activation, truncate=truncate
+            i.params, i.xs, i.h0, i.dhs, activation=activation, truncate=truncate, **i.state0
         )
         self.synchronize(grads)
         return 0.0
 
-    def _cell(self, params: Params[Any], x_t: Any, h_prev: Any, activation: str) -> Any:
-        """h_t (B, H) from x_t (B, D) and h_prev (B, H)."""
+    def _cell(self, params: Params[Any], x_t: Any, h_prev: Any, activation: str, **state):
+        """h_t (B, H) (LSTM: (h_t, c_t)) from x_t (B, D) and h_prev (B, H)."""
         with self._exact(), self.torch.no_grad():
-            return elman.cell(self.ops, params, x_t, h_prev, activation)
+            return algorithms.cell(self.ops, params, x_t, h_prev, activation, **state)
 
 
-def _project(xs: Any, W_xh: Any, b: Any) -> Any:
-    """The hoisted input projection: xs (T, B, D) -> xs @ W_xh + b (T, B, H), one GEMM."""
+def _project(params: Params[Any], xs: Any) -> Any:
+    """The hoisted input projection: xs (T, B, D) -> xs @ W + b (T, B, G*H), one GEMM, with
+    the cell's input weight and input-side bias (its first and third parameters)."""
     T, B, D = xs.shape
-    return (xs.reshape(T * B, D) @ W_xh + b).reshape(T, B, -1)
+    W, _, b = list(params.values())[:3]
+    return (xs.reshape(T * B, D) @ W + b).reshape(T, B, -1)
+
+
+def _step(torch: Any, params: Params[Any], activation: str, pre: Any, state: tuple, eps: tuple):
+    """One cell on the projected input pre (..., B, G*H): the next state tuple ((h,) or
+    (h, c)), each part plus its perturbation eps (zeros or None)."""
+    cell = params.cell.name
+    W = list(params.values())[1]
+    h = state[0]
+    rec = torch.addmm(pre, h, W) if h.dim() == 2 and cell != "gru" else None
+    if cell == "lstm":
+        a = rec if rec is not None else pre + h @ W
+        i, f, g, o = a.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * state[1] + torch.sigmoid(i) * torch.tanh(g)
+        c = c if eps[1] is None else c + eps[1]
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return (h if eps[0] is None else h + eps[0], c)
+    if cell == "gru":
+        xr, xz, xn = pre.chunk(3, dim=-1)
+        hr, hz, hn = (h @ W + params.b_h).chunk(3, dim=-1)
+        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+        n = torch.tanh(xn + r * hn)
+        h = n + z * (h - n)
+    else:
+        h = _activation(torch, activation, rec if rec is not None else pre + h @ W)
+    return (h if eps[0] is None else h + eps[0],)
 
 
 class TorchAutogradBackend(_TorchBackend):
     """The cell in torch ops, unrolled in a Python loop; gradients by autograd.
 
-    Full BPTT: the input projection is one GEMM, then ``h_t = f(addmm(pre_t, h_{t-1},
-    W_hh)) + eps_t`` for t = 0..T-1 with eps (T, B, H) a zero leaf; one ``autograd.grad`` of
-    the stacked states (T, B, H) against dhs gives the five gradients and dL/d eps = the
+    Full BPTT: the input projection is one GEMM, then the cell step by step, every state
+    part plus a zero leaf eps (T, B, H); one ``autograd.grad`` of the stacked states against
+    the cotangents (dhs, and dcs for the LSTM) gives every gradient, and dL/d eps the
     adjoints. Per-step slices come from ``unbind`` (one backward node, not T).
 
     Truncated BPTT (k < T) by *streams*, as explained in ``rnnbench.reference``: T streams
-    of k cells batched as one (T, B, H) state in a Python loop, the start states detached.
+    of k cells batched as one (T, B, H) state per part in a Python loop, the start states
+    detached.
     """
 
     name = "torch"
 
-    def _loop(self, pre: Any, h: Any, W_hh: Any, activation: str, eps: Any = None) -> Any:
-        """States (T, B, H) from pre (T, B, H) and h0 (B, H); eps (T, B, H) added if given."""
-        torch = self.torch
+    def _loop(self, params, activation: str, pre: Any, state: tuple, eps: tuple) -> tuple:
+        """Every state part per step, (T, B, H) each, from pre (T, B, G*H) and the initial
+        state; eps: per part, (T, B, H) or None."""
         steps = []
-        eps_steps = eps.unbind(0) if eps is not None else None
+        eps_steps = [e.unbind(0) if e is not None else None for e in eps]
         for t, pre_t in enumerate(pre.unbind(0)):
-            h = _activation(torch, activation, torch.addmm(pre_t, h, W_hh))
-            if eps_steps is not None:
-                h = h + eps_steps[t]
-            steps.append(h)
-        return torch.stack(steps)
+            eps_t = tuple(e[t] if e is not None else None for e in eps_steps)
+            state = _step(self.torch, params, activation, pre_t, state, eps_t)
+            steps.append(state)
+        return tuple(self.torch.stack(part) for part in zip(*steps, strict=True))
 
-    def _streams(self, pre: Any, h0: Any, W_hh: Any, activation: str, eps: Any, k: int) -> Any:
-        """Final states (T, B, H) of the T truncated streams of k cells (class docstring)."""
+    def _streams(self, params, activation: str, pre: Any, state0: tuple, eps: tuple, k: int):
+        """Final states, per part (T, B, H), of the T truncated streams of k cells (class
+        docstring)."""
         torch = self.torch
         T = pre.shape[0]
         with torch.no_grad():
-            hs = self._loop(pre, h0, W_hh, activation)
+            forward = self._loop(params, activation, pre, state0, (None,) * len(state0))
         s = torch.arange(T, device=pre.device)
         cells = s - k + 1 + torch.arange(k, device=pre.device)[:, None]  # (k, T)
         active = (cells >= 0)[:, :, None, None]
         cells = cells.clamp(min=0)
-        h = torch.where((s >= k)[:, None, None], hs[(s - k).clamp(min=0)], h0)
-        for pre_j, eps_j, active_j in zip(
-            pre[cells].unbind(0), eps[cells].unbind(0), active.unbind(0), strict=True
+        late = (s >= k)[:, None, None]
+        start = (s - k).clamp(min=0)
+        state = tuple(
+            torch.where(late, f[start], p0) for f, p0 in zip(forward, state0, strict=True)
+        )
+        eps_cells = [e[cells].unbind(0) for e in eps]
+        for j, (pre_j, active_j) in enumerate(
+            zip(pre[cells].unbind(0), active.unbind(0), strict=True)
         ):
-            h_next = _activation(torch, activation, pre_j + h @ W_hh) + eps_j
-            h = torch.where(active_j, h_next, h)
-        return h
+            moved = _step(torch, params, activation, pre_j, state, tuple(e[j] for e in eps_cells))
+            state = tuple(torch.where(active_j, m, p) for m, p in zip(moved, state, strict=True))
+        return state
 
-    def _unroll(self, params: Params[Any], xs: Any, h0: Any, activation: str) -> Any:
-        """hs (T, B, H) from xs (T, B, D) and h0 (B, H)."""
+    def _states(self, params: Params[Any], xs: Any, h0: Any, activation: str, **state0):
+        """{"hs"} (LSTM: and "cs"), (T, B, H) each, from xs (T, B, D) and h0 (B, H)."""
         with self._exact(), self.torch.no_grad():
-            pre = _project(xs, params.W_xh, params.b)
-            return self._loop(pre, h0, params.W_hh, activation)
+            state = (h0, *state0.values())
+            parts = self._loop(
+                params, activation, _project(params, xs), state, (None,) * len(state)
+            )
+        return dict(zip(("hs", "cs")[: len(parts)], parts, strict=True))
+
+    def _unroll(self, params: Params[Any], xs: Any, h0: Any, activation: str, **state0) -> Any:
+        """hs (T, B, H) from xs (T, B, D) and h0 (B, H)."""
+        return self._states(params, xs, h0, activation, **state0)["hs"]
 
     def _bptt(
-        self, params: Params[Any], xs: Any, h0: Any, dhs: Any, activation: str, truncate: int | None
-    ) -> Grads[Any]:
-        """Gradients (shapes as ``Grads``) of sum_t <dhs_t, h_t>; see the class docstring."""
+        self, params: Params[Any], xs: Any, h0: Any, dhs: Any, activation: str, truncate, **state
+    ):
+        """Gradients (names and shapes as ``Grads``); see the class docstring."""
         torch = self.torch
         T = xs.shape[0]
-        leaves = [a.detach().requires_grad_() for a in (params.W_xh, params.W_hh, params.b, h0, xs)]
-        W_xh, W_hh, b, h0_, xs_ = leaves
-        eps = torch.zeros_like(dhs, requires_grad=True)
+        cell = params.cell
+        c0 = state.get("c0")
+        initial = [h0] if c0 is None else [h0, c0]
+        leaves = [a.detach().requires_grad_() for a in (*params.values(), *initial, xs)]
+        n_params = len(params)
+        p = Params(**dict(zip(params, leaves[:n_params], strict=True)))
+        state0 = tuple(leaves[n_params : n_params + len(initial)])
+        eps = tuple(torch.zeros_like(dhs, requires_grad=True) for _ in initial)
+        cotangents = (
+            [dhs]
+            if c0 is None
+            else [dhs, state["dcs"] if state.get("dcs") is not None else torch.zeros_like(dhs)]
+        )
         with self._exact(), torch.enable_grad():
-            pre = _project(xs_, W_xh, b)
+            pre = _project(p, leaves[-1])
             if truncate is None or truncate >= T:
-                hs = self._loop(pre, h0_, W_hh, activation, eps)
+                outputs = self._loop(p, activation, pre, state0, eps)
             else:
-                hs = self._streams(pre, h0_, W_hh, activation, eps, truncate)
-            g = torch.autograd.grad(hs, [*leaves, eps], grad_outputs=dhs)
-        return Grads(W_xh=g[0], W_hh=g[1], b=g[2], h0=g[3], xs=g[4], hs=g[5])
+                outputs = self._streams(p, activation, pre, state0, eps, truncate)
+            g = torch.autograd.grad(outputs, [*leaves, *eps], grad_outputs=cotangents)
+        return Grads(**dict(zip(cell.grad_names, g, strict=True)))
 
 
 class TorchManualBackend(_TorchBackend):
-    """``rnnbench.reference.elman`` (forward and hand-written BPTT, truncation included) on
-    torch tensors under ``torch.no_grad()``: the NumPy reference's algorithm and GEMMs."""
+    """``rnnbench.reference.algorithms`` (forward and hand-written BPTT, truncation
+    included) on torch tensors under ``torch.no_grad()``: the NumPy reference's algorithms
+    and GEMMs."""
 
     name = "torch-manual"
 
-    def _unroll(self, params: Params[Any], xs: Any, h0: Any, activation: str) -> Any:
-        """hs (T, B, H) from xs (T, B, D) and h0 (B, H)."""
+    def _states(self, params: Params[Any], xs: Any, h0: Any, activation: str, **state0):
+        """{"hs"} (LSTM: and "cs"), (T, B, H) each, from xs (T, B, D) and h0 (B, H)."""
         with self._exact(), self.torch.no_grad():
-            return elman.unroll(self.ops, params, xs, h0, activation)
+            return algorithms.states(self.ops, params, xs, h0, activation, **state0)
+
+    def _unroll(self, params: Params[Any], xs: Any, h0: Any, activation: str, **state0) -> Any:
+        """hs (T, B, H) from xs (T, B, D) and h0 (B, H)."""
+        return self._states(params, xs, h0, activation, **state0)["hs"]
 
     def _bptt(
-        self, params: Params[Any], xs: Any, h0: Any, dhs: Any, activation: str, truncate: int | None
-    ) -> Grads[Any]:
-        """Gradients (shapes as ``Grads``) of sum_t <dhs_t, h_t>, full or truncated."""
+        self, params: Params[Any], xs: Any, h0: Any, dhs: Any, activation: str, truncate, **state
+    ):
+        """Gradients (names and shapes as ``Grads``), full or truncated."""
         with self._exact(), self.torch.no_grad():
-            return Grads(**elman.gradients(self.ops, params, xs, h0, dhs, activation, truncate))
-
-
-class TorchNNRNNBackend(_TorchBackend):
-    """``torch.nn.RNN`` (one layer, cuDNN on a GPU); gradients by autograd.
-
-    nn.RNN computes ``f(x W_ih^T + b_ih + h W_hh^T + b_hh)``; the shared parameters are
-    copied in as weight_ih_l0 = W_xh^T (H, D), weight_hh_l0 = W_hh^T, bias_ih_l0 = b,
-    bias_hh_l0 = 0. Modules are built once per (input size, H, activation, dtype), with no
-    random initialisation (so torch's RNG is untouched), and reused; each call copies the
-    parameters in (O(H (D + H)), negligible beside the run).
-
-    Adjoints: nn.RNN keeps its states internal, so a perturbation cannot be added to h_t
-    directly. It is fed through the input instead: for ``bptt`` the module takes the input
-    [x_t, eps_{t-1}] (T, B, D + H) with weight_ih_l0 = [W_xh; W_hh]^T (H, D + H) and
-    eps_{-1} = 0, so cell t sees h_{t-1} + eps_{t-1}; the loss is taken on out_t + eps_t.
-    Then dL/d eps_t = dL/dh_t exactly, all from one fused nn.RNN call and one
-    ``autograd.grad``. The price is a wider input GEMM (D + H instead of D columns) in the
-    forward and backward; it is a single hoisted GEMM each way, much cheaper than a second,
-    step-by-step pass for the adjoints. ``unroll`` and ``cell`` use a plain D-input module.
-    """
-
-    name = "torch-nn"
-    activations = frozenset({"tanh", "relu"})
-    supports_truncation = False
-
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(device)
-        self._modules: dict[tuple[int, int, str, Any], Any] = {}
-
-    def _rnn(self, W_ih_T: Any, W_hh: Any, b: Any, activation: str) -> Any:
-        """The cached nn.RNN for (input size, H, activation, dtype), loaded with
-        weight_ih_l0 = W_ih_T^T, weight_hh_l0 = W_hh^T, bias_ih_l0 = b, bias_hh_l0 = 0."""
-        torch = self.torch
-        key = (W_ih_T.shape[0], W_hh.shape[0], activation, W_hh.dtype)
-        rnn = self._modules.get(key)
-        if rnn is None:
-            rnn = torch.nn.RNN(
-                key[0], key[1], nonlinearity=activation, dtype=key[3], device="meta"
-            ).to_empty(device=self._device)
-            rnn.flatten_parameters()
-            self._modules[key] = rnn
-        with torch.no_grad():
-            rnn.weight_ih_l0.copy_(W_ih_T.T)
-            rnn.weight_hh_l0.copy_(W_hh.T)
-            rnn.bias_ih_l0.copy_(b)
-            rnn.bias_hh_l0.zero_()
-        return rnn
-
-    def _cell(self, params: Params[Any], x_t: Any, h_prev: Any, activation: str) -> Any:
-        """h_t (B, H) from x_t (B, D) and h_prev (B, H): the module over one step."""
-        return self._unroll(params, x_t[None], h_prev, activation)[0]
-
-    def _unroll(self, params: Params[Any], xs: Any, h0: Any, activation: str) -> Any:
-        """hs (T, B, H) from xs (T, B, D) and h0 (B, H)."""
-        with self._exact(), self.torch.no_grad():
-            rnn = self._rnn(params.W_xh, params.W_hh, params.b, activation)
-            return rnn(xs, h0[None])[0]
-
-    def _bptt(
-        self, params: Params[Any], xs: Any, h0: Any, dhs: Any, activation: str, truncate: int | None
-    ) -> Grads[Any]:
-        """Gradients (shapes as ``Grads``) of sum_t <dhs_t, h_t>; see the class docstring."""
-        torch = self.torch
-        D = xs.shape[2]
-        xs_ = xs.detach().requires_grad_()
-        h0_ = h0.detach().requires_grad_()
-        eps = torch.zeros_like(dhs, requires_grad=True)
-        with self._exact():
-            W_ih_T = torch.cat([params.W_xh, params.W_hh])  # (D + H, H)
-            rnn = self._rnn(W_ih_T, params.W_hh, params.b, activation)
-            with torch.enable_grad():
-                eps_prev = torch.cat([torch.zeros_like(eps[:1]), eps[:-1]])
-                out = rnn(torch.cat([xs_, eps_prev], dim=2), h0_[None])[0]
-                weights = [rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0]
-                g = torch.autograd.grad(out + eps, [*weights, h0_, xs_, eps], grad_outputs=dhs)
-        return Grads(W_xh=g[0][:, :D].T, W_hh=g[1].T, b=g[2], h0=g[3], xs=g[4], hs=g[5])
+            return Grads(
+                **algorithms.gradients(self.ops, params, xs, h0, dhs, activation, truncate, **state)
+            )

@@ -3,7 +3,9 @@
 step only, in float64.
 
 For the identity activation the exact curve is alpha**k, so these numbers tell a change
-in a backend's BPTT apart from noise: they move only when the gradients do. One
+in a backend's BPTT apart from noise: they move only when the gradients do. ``DecayRate``
+also tracks each cell's rate (the gated cells with tanh only, their forget/update gate
+bias offset by ``GATE_BIAS``; they skip on commits from before cells existed). One
 ``setup_cache`` measures every curve in one process; each case only reads its number.
 """
 
@@ -22,13 +24,16 @@ DECAY_TINY = {"T": 50, "B": 2, "D": 4, "H": 8}
 ACTIVATIONS = ("tanh", "identity")
 ALPHAS = (0.9, 1.0, 1.1)
 DISTANCES = (10, 40)
+GATE_BIAS = 1.0
 
 
-def decay_problem(activation: str, alpha: float) -> Problem:
+def decay_problem(activation: str, alpha: float, cell: str = "elman") -> Problem:
     """The float64 problem whose curve is measured."""
+    if cell != "elman" and activation != "tanh":
+        raise NotImplementedError(f"the {cell} cell has its own nonlinearities (tanh only)")
     size = DECAY_TINY if common.tiny() else DECAY_SIZE
-    return Problem(
-        **size,
+    fields = dict(
+        size,
         activation=activation,
         dtype="float64",
         seed=0,
@@ -36,13 +41,17 @@ def decay_problem(activation: str, alpha: float) -> Problem:
         alpha=alpha,
         cotangent="last",
     )
+    if cell != "elman":
+        fields["gate_bias"] = GATE_BIAS
+    return common.problem(cell, **fields)
 
 
-def measure_curve(backend: str, activation: str, alpha: float) -> DecayCurve:
+def measure_curve(backend: str, activation: str, alpha: float, cell: str = "elman") -> DecayCurve:
     """The DecayCurve of one backend, from the adjoints ``Grads.hs`` of one BPTT."""
-    case = common.prepare(backend, decay_problem(activation, alpha))
-    i = case.inputs
-    grads = case.backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=activation)
+    case = common.prepare(backend, decay_problem(activation, alpha, cell))
+    grads = case.bptt()
+    if "hs" not in grads:  # a fused kernel that declares dL/dh missing
+        raise NotImplementedError(f"backend {backend!r} gives no dL/dh for the {cell} cell")
     return decay_curve(case.backend.to_numpy(grads.hs))
 
 
@@ -53,7 +62,7 @@ class _Decay:
     timeout = 120.0
 
     def setup_cache(self) -> dict:
-        keys = itertools.product(common.builtin_backends(), ACTIVATIONS, ALPHAS)
+        keys = itertools.product(common.builtin_backends(), ACTIVATIONS, ALPHAS, common.CELLS)
         return common.outcomes(measure_curve, keys)
 
     setup_cache.timeout = 600.0
@@ -66,7 +75,7 @@ class DecayRatio(_Decay):
     param_names = ("backend", "activation", "alpha", "k")
 
     def setup(self, curves: dict, backend: str, activation: str, alpha: float, k: int) -> None:
-        self.curve = common.outcome(curves, (backend, activation, alpha))
+        self.curve = common.outcome(curves, (backend, activation, alpha, "elman"))
 
     def track_ratio(self, curves, backend, activation, alpha, k) -> float:
         """||dL/dh_(T-k)|| / ||dL/dh_T|| (alpha**k for the identity activation)."""
@@ -76,15 +85,17 @@ class DecayRatio(_Decay):
 
 
 class DecayRate(_Decay):
-    """The per-step factor r of the least-squares fit ratio[k] = r**k."""
+    """The per-step factor r of the least-squares fit ratio[k] = r**k, per cell."""
 
-    params = (common.builtin_backends(), list(ACTIVATIONS), list(ALPHAS))
-    param_names = ("backend", "activation", "alpha")
+    version = "2"
 
-    def setup(self, curves: dict, backend: str, activation: str, alpha: float) -> None:
-        self.curve = common.outcome(curves, (backend, activation, alpha))
+    params = (common.builtin_backends(), list(ACTIVATIONS), list(ALPHAS), list(common.CELLS))
+    param_names = ("backend", "activation", "alpha", "cell")
 
-    def track_fitted_rate(self, curves, backend, activation, alpha) -> float:
+    def setup(self, curves: dict, backend: str, activation: str, alpha: float, cell: str) -> None:
+        self.curve = common.outcome(curves, (backend, activation, alpha, cell))
+
+    def track_fitted_rate(self, curves, backend, activation, alpha, cell) -> float:
         """``rnnbench.decay.fitted_rate``: < 1 vanishing, > 1 exploding."""
         return fitted_rate(self.curve)
 

@@ -6,7 +6,8 @@ same), which is how tests/test_benchmarks.py runs every case in seconds.
 
 Skipping: ``prepare`` raises NotImplementedError, asv's way of skipping a case, when the
 backend cannot run here: its framework is not installed, its module does not exist at the
-commit being measured, or it does not declare the dtype or activation asked for.
+commit being measured, or it does not declare the dtype, activation or cell asked for;
+``problem`` raises it for a gated cell on a commit from before cells existed.
 
 asv runs ``setup`` again before every timed call, so ``prepare`` memoizes: the data, the
 conversion to native arrays and the backend's ``warm_up`` (JIT compile) happen once per
@@ -35,6 +36,8 @@ TINY: dict[str, int] = {"T": 6, "B": 2, "D": 4, "H": 4}
 DTYPES: tuple[str, ...] = ("float32", "float64")
 #: devices a case can run on; a backend or machine without one skips its cases
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
+#: every cell a benchmark is parametrized by (gated cells skip on older commits)
+CELLS: tuple[str, ...] = ("elman", "lstm", "gru")
 
 #: the name of the float64 reference backend
 REFERENCE = "numpy"
@@ -116,8 +119,23 @@ def _resolve_by_exceptions(name: str) -> Any:
         return NotImplementedError(f"backend {name!r} unavailable: {exc}")
 
 
+def problem(cell: str, **fields: Any) -> Problem:
+    """``Problem(**fields)`` of the cell; NotImplementedError for a gated cell on a commit
+    from before cells existed (the elman cell is built without the field, as then)."""
+    if cell == "elman":
+        return Problem(**fields)
+    try:
+        return Problem(**fields, cell=cell)
+    except TypeError as exc:
+        raise NotImplementedError(f"cell {cell!r} does not exist at this commit") from exc
+
+
 def check_supports(backend: Any, problem: Problem) -> None:
-    """NotImplementedError unless the backend declares the problem's dtype and activation."""
+    """NotImplementedError unless the backend declares the problem's dtype, activation and
+    cell."""
+    cell = getattr(problem, "cell", "elman")
+    if cell not in getattr(backend, "cells", ("elman",)):
+        raise NotImplementedError(f"backend {backend.name!r} has no cell {cell!r}")
     if problem.dtype not in backend.dtypes:
         raise NotImplementedError(f"backend {backend.name!r} has no dtype {problem.dtype!r}")
     if problem.activation not in backend.activations:
@@ -136,11 +154,18 @@ class Case:
     #: what ``warm_up`` returned: seconds spent compiling (0.0 before warm_up existed)
     compile_seconds: float
 
+    @property
+    def state0(self) -> dict[str, Any]:
+        """The initial state's extra parts ({"c0": ...} for the LSTM; {} before cells)."""
+        return getattr(self.inputs, "state0", {})
+
     def unroll(self) -> None:
         """One forward pass over the sequence, waited for."""
         i = self.inputs
-        hs = self.backend.unroll(i.params, i.xs, i.h0, activation=self.problem.activation)
-        self.backend.synchronize(hs)
+        a = self.problem.activation
+        self.backend.synchronize(
+            self.backend.unroll(i.params, i.xs, i.h0, activation=a, **self.state0)
+        )
 
     def bptt_peak_bytes(self) -> int:
         """Peak bytes of one BPTT call above what was in use before it, as `rnnbench run`
@@ -156,12 +181,14 @@ class Case:
             raise NotImplementedError(f"peak memory not measurable here: {peak.reason}")
         return peak.peak_bytes
 
-    def bptt(self) -> None:
-        """One full backpropagation through time, waited for."""
+    def bptt(self) -> Any:
+        """One full backpropagation through time, waited for; its gradients."""
         i = self.inputs
-        grads = self.backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=self.problem.activation)
+        a = self.problem.activation
+        grads = self.backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=a, **self.state0)
         for _, gradient in grads.items():
             self.backend.synchronize(gradient)
+        return grads
 
 
 def prepare(backend_name: str, problem: Problem, device: str = "cpu") -> Case:

@@ -12,21 +12,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnbench.cells import DEFAULT_CELL, get_cell
 from rnnbench.errors import InputError
 from rnnbench.problems import Problem, check_dimensions
 
 
 @dataclass(frozen=True)
 class Size:
-    """T (sequence length), B (batch), D (input size), H (hidden size); each >= 1."""
+    """T (sequence length), B (batch), D (input size), H (hidden size); each >= 1; and the
+    cell measured at that size (default elman)."""
 
     T: int
     B: int
     D: int
     H: int
+    cell: str = DEFAULT_CELL
 
     def __post_init__(self) -> None:
         check_dimensions(self, "size ")
+        get_cell(self.cell)
 
     @classmethod
     def parse(cls, text: str) -> Size:
@@ -44,12 +48,16 @@ class Size:
 
     @property
     def label(self) -> str:
-        """``"T=100 B=64 D=512 H=512"``."""
-        return f"T={self.T} B={self.B} D={self.D} H={self.H}"
+        """``"T=100 B=64 D=512 H=512"``, prefixed by the cell when it is not elman
+        (``"lstm T=100 B=64 D=512 H=512"``)."""
+        dims = f"T={self.T} B={self.B} D={self.D} H={self.H}"
+        return dims if self.cell == DEFAULT_CELL else f"{self.cell} {dims}"
 
     def problem(self, **settings: object) -> Problem:
-        """The Problem of this size with the other fields given (activation, dtype, ...)."""
-        return Problem(T=self.T, B=self.B, D=self.D, H=self.H, **settings)
+        """The Problem of this size and cell with the other fields given (activation, dtype,
+        ...; a ``cell`` given here wins)."""
+        fields = {"cell": self.cell, **settings}
+        return Problem(T=self.T, B=self.B, D=self.D, H=self.H, **fields)
 
     def activation_bytes(self, dtype: str) -> int:
         """T*B*H*itemsize: the hidden states BPTT has to keep, its memory lower bound."""
@@ -64,12 +72,14 @@ class Size:
         and scale terms; a backend's states, pre-activations, perturbation and adjoints) and
         7 of the (T, B, D), (D, H) and (H, H) ones (data, reference copy, gradient, scale
         term, a backend's copy, gradient and GEMM temporaries), 4 of the (B, H) and (H,)
-        ones, plus a fixed 64 MiB. Measured with tracemalloc on the numpy backend's path
+        ones, plus a fixed 64 MiB; for a gated cell of G gates the (T, B, H), (D, H), (H, H)
+        and (H,) counts are G times as wide. Measured with tracemalloc on the numpy backend's path
         through `rnnbench run` (reference, load, warm-up, timed calls, checked outputs), the
         arrays' part is 2.9x to 4x what a run uses (``tests/test_faults.py`` keeps it a
         bound, at most 4.5x)."""
         T, B, D, H = self.T, self.B, self.D, self.H
-        elements = 10 * T * B * H + 7 * (T * B * D + D * H + H * H) + 4 * (B * H + H)
+        G = get_cell(self.cell).n_gates  # a gated cell's weights and gate values are G*H wide
+        elements = 10 * G * T * B * H + 7 * (T * B * D + G * (D * H + H * H)) + 4 * (B * H + G * H)
         return elements * (np.dtype(dtype).itemsize + 8) + RUN_OVERHEAD_BYTES
 
 
@@ -94,6 +104,21 @@ def _sweep(T: int, Bs: tuple[int, ...], Hs: tuple[int, ...]) -> tuple[Size, ...]
     return tuple(Size(T=T, B=B, D=H, H=H) for H in Hs for B in Bs)
 
 
+#: DeepBench's LSTM and GRU training sizes as (H, B, T, cell), D = H
+_DEEPBENCH_GATED: tuple[tuple[int, int, int, str], ...] = (
+    *((H, B, 25, "lstm") for H in (512, 1024, 2048, 4096) for B in (16, 32, 64, 128)),
+    *((1536, B, 50, "lstm") for B in (8, 16, 32)),
+    *((256, B, 150, "lstm") for B in (16, 32, 64)),
+    *((H, 32, T, "gru") for H in (2816,) for T in (750, 375, 187)),
+    *((H, 32, T, "gru") for H in (2048, 1536, 2560) for T in (1500, 750, 375, 187)),
+    (512, 32, 1, "gru"),
+    (1024, 32, 1500, "gru"),
+    (1024, 64, 1500, "gru"),
+)
+DEEPBENCH_GATED: tuple[Size, ...] = tuple(
+    Size(T=T, B=B, D=H, H=H, cell=cell) for H, B, T, cell in _DEEPBENCH_GATED
+)
+
 PRESETS: dict[str, Preset] = {
     preset.name: preset
     for preset in (
@@ -115,17 +140,19 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "fastrnns",
-            "PyTorch fastrnns-like: T=100 B=64 D=H=512",
-            (Size(100, 64, 512, 512),),
+            "what PyTorch's benchmarks/fastrnns measures: an LSTM, T=100 B=64 D=H=512 "
+            "(--cell gru for the GRU at the same size)",
+            (Size(100, 64, 512, 512, "lstm"),),
             repeats=5,
             warmup=1,
             budget_s=10.0,
         ),
         Preset(
             "deepbench",
-            "DeepBench-like vanilla RNN (heavy: tens of minutes on 2 cores): "
-            "T=50, H=D in 1760/2048/2560, B in 16/32/64/128",
-            _sweep(50, (16, 32, 64, 128), (1760, 2048, 2560)),
+            "DeepBench's RNN training set (heavy: hours on 2 cores; the largest GRU sizes need "
+            "tens of GiB): vanilla T=50, H=D in 1760/2048/2560, B in 16/32/64/128; its LSTM "
+            "and GRU sizes (H, B, T as in DeepBench's rnn_problems.h, D = H)",
+            _sweep(50, (16, 32, 64, 128), (1760, 2048, 2560)) + DEEPBENCH_GATED,
             repeats=5,
             warmup=1,
             budget_s=10.0,
@@ -157,8 +184,10 @@ def check_fits(size: Size, dtype: str, available_bytes: int | None) -> None:
 
 @dataclass(frozen=True)
 class DecaySettings:
-    """A gradient-decay study: one size, every activation x alpha pair, W_hh = alpha * Q and
-    a cotangent at the last step only. The defaults show float32 overflow near k = 920
+    """A gradient-decay study: one size, every cell x activation x alpha (a gated cell
+    takes its own nonlinearities, so only "tanh"), recurrent weights alpha * Q per gate and
+    a cotangent at the last step only; ``gate_bias`` is added to the gated cells' forget
+    (LSTM) and update (GRU) gate biases. The defaults show float32 overflow near k = 920
     for alpha = 1.1 with the identity activation."""
 
     size: Size = Size(1000, 1, 64, 64)
@@ -166,8 +195,18 @@ class DecaySettings:
     alphas: tuple[float, ...] = (0.9, 1.0, 1.1)
     dtype: str = "float32"
     seed: int = 0
+    cells: tuple[str, ...] = ("elman",)
+    gate_bias: float = 1.0
 
-    def problem(self, activation: str, alpha: float) -> Problem:
+    def families(self) -> list[tuple[str, str]]:
+        """(cell, activation) of every curve family, in order."""
+        return [
+            (cell, activation)
+            for cell in self.cells
+            for activation in (self.activations if cell == "elman" else ("tanh",))
+        ]
+
+    def problem(self, activation: str, alpha: float, cell: str = "elman") -> Problem:
         """The Problem of one curve."""
         return self.size.problem(
             activation=activation,
@@ -176,4 +215,6 @@ class DecaySettings:
             seed=self.seed,
             init="orthogonal",
             cotangent="last",
+            cell=cell,
+            gate_bias=0.0 if cell == "elman" else self.gate_bias,
         )

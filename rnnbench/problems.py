@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnbench.activations import ACTIVATIONS
+from rnnbench.cells import DEFAULT_CELL, check_activation, get_cell
 from rnnbench.errors import InputError
 from rnnbench.harness.machine import available_memory_bytes
 
@@ -26,11 +27,17 @@ class Problem:
     """One recurrent-network problem: sizes, cell, precision, seed and initialisation.
 
     T: sequence length; B: batch; D: input size; H: hidden size.
+    cell: ``"elman"`` (default), ``"lstm"`` or ``"gru"`` (``rnnbench.cells``); a gated
+    cell takes only ``activation="tanh"`` (its nonlinearities are fixed).
     init: ``"orthogonal"`` makes ``W_hh = alpha * Q`` with Q a random orthogonal matrix
     (every singular value exactly alpha); ``"gaussian"`` draws W_hh entries from
-    N(0, alpha^2 / H), so its spectral radius is close to alpha.
+    N(0, alpha^2 / H), so its spectral radius is close to alpha. A gated cell's W_h
+    (H, G*H) is G such (H, H) blocks, one per gate, drawn independently.
     cotangent: the upstream gradient dL/dh_t; ``"all"`` draws it for every step,
     ``"last"`` keeps only the last step (the setting of gradient-decay curves).
+    gate_bias: added to the bias of the gate that keeps the state, the LSTM's forget gate
+    (b_f) and the GRU's update gate (b_x's z block); 1.0 is the usual forget-gate bias of
+    1. Must be 0 for the elman cell.
     """
 
     T: int = 16
@@ -43,9 +50,16 @@ class Problem:
     init: str = "gaussian"
     alpha: float = 1.0
     cotangent: str = "all"
+    cell: str = DEFAULT_CELL
+    gate_bias: float = 0.0
 
     def __post_init__(self) -> None:
         check_dimensions(self, "Problem.")
+        check_activation(get_cell(self.cell), self.activation)
+        if not isinstance(self.gate_bias, int | float) or not math.isfinite(self.gate_bias):
+            raise InputError(f"Problem.gate_bias must be a finite number, got {self.gate_bias!r}")
+        if self.gate_bias and self.cell == "elman":
+            raise InputError("Problem.gate_bias is for the gated cells; the elman cell has none")
         _check_choice("activation", self.activation, ACTIVATIONS)
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("init", self.init, INITS)
@@ -80,24 +94,43 @@ def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
 class ProblemData:
     """The NumPy arrays of a problem, all of ``problem.dtype``.
 
-    W_xh (D, H), W_hh (H, H), b (H,), xs (T, B, D), h0 (B, H), dhs (T, B, H).
+    params: the cell's parameters by name (``rnnbench.cells``; elman: W_xh (D, H),
+    W_hh (H, H), b (H,)), also readable as attributes (``data.W_xh``); xs (T, B, D),
+    h0 (B, H), dhs (T, B, H) the loss's cotangents of h_t, and c0 (B, H) for the LSTM
+    (None for the other cells).
     """
 
     problem: Problem
-    W_xh: np.ndarray
-    W_hh: np.ndarray
-    b: np.ndarray
+    params: dict[str, np.ndarray]
     xs: np.ndarray
     h0: np.ndarray
     dhs: np.ndarray
+    c0: np.ndarray | None = None
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        params = self.__dict__.get("params", {})
+        if name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__} has no array {name!r}")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name: the parameters, xs, h0, c0 (LSTM) and dhs."""
+        state = {"h0": self.h0} if self.c0 is None else {"h0": self.h0, "c0": self.c0}
+        return {**self.params, "xs": self.xs, **state, "dhs": self.dhs}
 
     def astype(self, dtype: str) -> ProblemData:
         """The same values in another dtype (the reference upcasts float32 data this way)."""
-        arrays = {name: getattr(self, name).astype(dtype) for name in ARRAY_NAMES}
-        return ProblemData(problem=self.problem.with_(dtype=dtype), **arrays)
+        cast = {name: array.astype(dtype) for name, array in self.arrays().items()}
+        return replace(self, problem=self.problem.with_(dtype=dtype)).with_arrays(**cast)
 
-
-ARRAY_NAMES: tuple[str, ...] = ("W_xh", "W_hh", "b", "xs", "h0", "dhs")
+    def with_arrays(self, **changes: np.ndarray) -> ProblemData:
+        """A copy with some arrays replaced, by their names in ``arrays()``."""
+        unknown = sorted(set(changes) - set(self.arrays()))
+        if unknown:
+            raise KeyError(f"{', '.join(unknown)}: no such array in this problem's data")
+        params = {name: changes.get(name, array) for name, array in self.params.items()}
+        state = {name: changes[name] for name in ("xs", "h0", "dhs", "c0") if name in changes}
+        return replace(self, params=params, **state)
 
 
 def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -109,9 +142,11 @@ def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
 def data_bytes(problem: Problem) -> int:
     """An upper bound of the memory ``make_data`` needs: every array drawn in float64 and
     cast to the problem's dtype, plus the QR factorisation behind an orthogonal W_hh (the
-    (H, H) draw, Q, R and the sign-fixed copy)."""
+    (H, H) draw, Q, R and the sign-fixed copy); a gated cell's weights and biases are G
+    gates wide, and the LSTM adds c0."""
     p = problem
-    elements = p.T * p.B * (p.D + p.H) + p.D * p.H + p.H * p.H + p.B * p.H + p.H
+    G = get_cell(p.cell).n_gates
+    elements = p.T * p.B * (p.D + p.H) + G * (p.D * p.H + p.H * p.H + 2 * p.H) + 2 * p.B * p.H
     factorisation = 4 * p.H * p.H if p.init == "orthogonal" else 0
     return elements * (8 + np.dtype(p.dtype).itemsize) + 8 * factorisation
 
@@ -136,21 +171,34 @@ def check_data_fits(problem: Problem) -> None:
 
 
 def make_data(problem: Problem) -> ProblemData:
-    """Draw every array of ``problem`` from its seed; see the module docstring. InputError
-    if the data cannot fit in memory (``check_data_fits``)."""
+    """Draw every array of ``problem`` from its seed; see the module docstring. The elman
+    cell's draws are those of every rnnbench version (same seed, same arrays); a gated cell
+    draws W_x (D, G*H), W_h (H, G*H) one (H, H) block per gate, its biases, then xs, h0,
+    dhs and, for the LSTM, c0 last. InputError if the data cannot fit in memory
+    (``check_data_fits``)."""
     check_data_fits(problem)
     p = problem
+    cell = get_cell(p.cell)
     rng = np.random.default_rng(p.seed)
-    W_xh = rng.standard_normal((p.D, p.H)) / math.sqrt(p.D)
-    if p.init == "orthogonal":
-        W_hh = p.alpha * orthogonal(rng, p.H)
-    else:
-        W_hh = rng.standard_normal((p.H, p.H)) * (p.alpha / math.sqrt(p.H))
-    b = 0.1 * rng.standard_normal(p.H)
+    G = cell.n_gates
+    W_x = rng.standard_normal((p.D, G * p.H)) / math.sqrt(p.D)
+    W_h = np.concatenate([_recurrent_block(rng, p) for _ in range(G)], axis=1)
+    biases = [0.1 * rng.standard_normal(G * p.H) for _ in cell.param_names[2:]]
+    if p.gate_bias:
+        biases[0][p.H : 2 * p.H] += p.gate_bias  # f (LSTM) or z (GRU): the second gate
+    params = dict(zip(cell.param_names, [W_x, W_h, *biases], strict=True))
     xs = rng.standard_normal((p.T, p.B, p.D))
     h0 = 0.5 * rng.standard_normal((p.B, p.H))
     dhs = rng.standard_normal((p.T, p.B, p.H))
     if p.cotangent == "last":
         dhs[:-1] = 0.0
-    arrays = {"W_xh": W_xh, "W_hh": W_hh, "b": b, "xs": xs, "h0": h0, "dhs": dhs}
-    return ProblemData(problem=p, **{k: v.astype(p.dtype) for k, v in arrays.items()})
+    c0 = 0.5 * rng.standard_normal((p.B, p.H)) if "c" in cell.state else None
+    data = ProblemData(problem=p, params=params, xs=xs, h0=h0, dhs=dhs, c0=c0)
+    return data.astype(p.dtype)
+
+
+def _recurrent_block(rng: np.random.Generator, p: Problem) -> np.ndarray:
+    """One (H, H) block of the recurrent weights: alpha * Q or N(0, alpha^2 / H)."""
+    if p.init == "orthogonal":
+        return p.alpha * orthogonal(rng, p.H)
+    return rng.standard_normal((p.H, p.H)) * (p.alpha / math.sqrt(p.H))

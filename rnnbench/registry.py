@@ -21,6 +21,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Literal
 
+from rnnbench.cells import CELL_NAMES
 from rnnbench.errors import (
     BackendNameClashError,
     BackendUnavailableError,
@@ -35,7 +36,7 @@ BUILTIN: dict[str, str] = {
     "numpy": "rnnbench_backends.numpy_backend:NumpyBackend",
     "torch": "rnnbench_backends.torch_backend:TorchAutogradBackend",
     "torch-manual": "rnnbench_backends.torch_backend:TorchManualBackend",
-    "torch-nn": "rnnbench_backends.torch_backend:TorchNNRNNBackend",
+    "torch-nn": "rnnbench_backends.torch_nn_backend:TorchNNBackend",
     "jax": "rnnbench_backends.jax_backend:JaxBackend",
 }
 
@@ -161,6 +162,7 @@ class BackendInfo:
     version: str = ""
     dtypes: tuple[str, ...] = ()
     activations: tuple[str, ...] = ()
+    cells: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     supports_truncation: bool = False
     extra: dict[str, str] = field(default_factory=dict)
@@ -192,6 +194,7 @@ def describe_backend(name: str) -> BackendInfo:
         version=_distribution_version(cls),
         dtypes=tuple(sorted(cls.dtypes)),
         activations=tuple(sorted(cls.activations)),
+        cells=tuple(c for c in CELL_NAMES if c in getattr(cls, "cells", ("elman",))),
         devices=tuple(sorted(cls.devices)),
         supports_truncation=cls.supports_truncation,
     )

@@ -30,6 +30,8 @@ from rnnbench.interface import Backend, Params
 from rnnbench.problems import Problem, make_data
 
 TASKS: tuple[str, ...] = ("recall", "adding")
+#: the readout's parameters, trained in NumPy beside the backend's network
+READOUT: tuple[str, ...] = ("w_out", "c")
 TASK_INPUTS: dict[str, int] = {"recall": 1, "adding": 2}
 #: loss of the best constant prediction (the targets' variance is 1)
 BASELINE_LOSS = 0.5
@@ -42,7 +44,9 @@ STALLED_FRACTION = 0.8
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. ``lag`` is the sequence length T; ``clip`` the global-norm bound
-    (None: no clipping); ``truncate`` the BPTT window (None: full BPTT)."""
+    (None: no clipping); ``truncate`` the BPTT window (None: full BPTT); ``cell`` the
+    recurrent cell (a gated cell takes activation "tanh") and ``gate_bias`` its initial
+    forget-gate (LSTM) or update-gate (GRU) bias offset (``Problem.gate_bias``)."""
 
     task: str = "recall"
     lag: int = 20
@@ -56,6 +60,8 @@ class TrainConfig:
     truncate: int | None = None
     dtype: str = "float32"
     seed: int = 0
+    cell: str = "elman"
+    gate_bias: float = 0.0
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -80,6 +86,8 @@ class TrainConfig:
             seed=self.seed,
             init=self.init,
             alpha=self.alpha,
+            cell=self.cell,
+            gate_bias=self.gate_bias,
         )
 
     def with_(self, **changes: object) -> TrainConfig:
@@ -108,6 +116,17 @@ SCENARIOS: dict[str, Scenario] = {
             "long-lag",
             "tanh, W_hh = 0.9 Q, lag 100: the gradient vanishes over the lag; learning stalls",
             TrainConfig(lag=100),
+        ),
+        Scenario(
+            "long-lag-lstm",
+            "LSTM, the same lag 100 at the same recurrent scale, forget-gate bias +2, lr 0.1, "
+            "clipping at 1: the carousel carries the gradient over the lag",
+            TrainConfig(lag=100, cell="lstm", gate_bias=2.0, lr=0.1, clip=1.0),
+        ),
+        Scenario(
+            "long-lag-gru",
+            "GRU, lag 100, update-gate bias +2, lr 0.1, clipping at 1",
+            TrainConfig(lag=100, cell="gru", gate_bias=2.0, lr=0.1, clip=1.0),
         ),
         Scenario(
             "exploding",
@@ -173,14 +192,13 @@ def task_batch(
 
 
 def initial_params(config: TrainConfig) -> dict[str, np.ndarray]:
-    """W_xh (D, H), W_hh (H, H), b (H,) from make_data; w_out (H,) ~ N(0, 1/H); c (1,) = 0."""
+    """The cell's parameters from make_data (elman: W_xh (D, H), W_hh (H, H), b (H,));
+    w_out (H,) ~ N(0, 1/H); c (1,) = 0."""
     data = make_data(config.problem())
     rng = np.random.default_rng([config.seed, 2])
     w_out = rng.standard_normal(config.hidden) / math.sqrt(config.hidden)
     return {
-        "W_xh": data.W_xh,
-        "W_hh": data.W_hh,
-        "b": data.b,
+        **data.params,
         "w_out": w_out.astype(config.dtype),
         "c": np.zeros(1, config.dtype),
     }
@@ -196,10 +214,13 @@ def loss_and_grads(
     """The loss of one batch and its gradient w.r.t. every entry of ``params``."""
     T, B, _ = xs.shape
     native = backend.to_native
-    net = Params(native(params["W_xh"]), native(params["W_hh"]), native(params["b"]))
+    names = [name for name in params if name not in READOUT]
+    net = Params(**{name: native(params[name]) for name in names})
     xs_n = native(xs.astype(config.dtype))
-    h0_n = native(np.zeros((B, config.hidden), config.dtype))
-    hs = backend.to_numpy(backend.unroll(net, xs_n, h0_n, activation=config.activation))
+    zeros = np.zeros((B, config.hidden), config.dtype)
+    h0_n = native(zeros)
+    state0 = {"c0": native(zeros)} if config.cell == "lstm" else {}
+    hs = backend.to_numpy(backend.unroll(net, xs_n, h0_n, activation=config.activation, **state0))
     h_last = hs[-1]
     residual = h_last @ params["w_out"] + params["c"][0] - targets.astype(config.dtype)
     loss = 0.5 * float(np.mean(np.square(residual, dtype=np.float64)))
@@ -208,13 +229,17 @@ def loss_and_grads(
     dhs[-1] = np.outer(dy, params["w_out"])
     grads = backend.grads_to_numpy(
         backend.bptt(
-            net, xs_n, h0_n, native(dhs), activation=config.activation, truncate=config.truncate
+            net,
+            xs_n,
+            h0_n,
+            native(dhs),
+            activation=config.activation,
+            truncate=config.truncate,
+            **state0,
         )
     )
     return loss, {
-        "W_xh": grads.W_xh,
-        "W_hh": grads.W_hh,
-        "b": grads.b,
+        **{name: grads[name] for name in names},
         "w_out": h_last.T @ dy,
         "c": np.sum(dy, keepdims=True),
     }

@@ -6,11 +6,13 @@ Each sets its own ``name``: the name its entry point registers it under.
 
 from __future__ import annotations
 
-import dataclasses
 import time
+from typing import ClassVar
 
 import numpy as np
 from rnnbench_backends.numpy_backend import NumpyBackend
+
+from rnnbench import Grads
 
 #: what ``test_kit.py`` registers through a fake distribution's entry points
 ENTRY_POINTS = {
@@ -52,7 +54,7 @@ class WrongShapeBackend(NumpyBackend):
 
     def _bptt(self, params, xs, h0, dhs, activation, truncate):
         g = super()._bptt(params, xs, h0, dhs, activation, truncate)
-        return dataclasses.replace(g, hs=g.hs.reshape(-1, g.hs.shape[-1]))
+        return g.replace(hs=g.hs.reshape(-1, g.hs.shape[-1]))
 
 
 class WrongDtypeBackend(NumpyBackend):
@@ -99,15 +101,15 @@ class NoAdjointsBackend(NumpyBackend):
     """Declares that it gives no per-step adjoints, and returns none: a correct backend."""
 
     name = "no-adjoints"
-    provides_adjoints = False
+    missing_adjoints: ClassVar[dict[str, frozenset[str]]] = {"elman": frozenset({"hs"})}
 
-    def _bptt(self, params, xs, h0, dhs, activation, truncate):
-        g = super()._bptt(params, xs, h0, dhs, activation, truncate)
-        return dataclasses.replace(g, hs=None)
+    def _bptt(self, params, xs, h0, dhs, activation, truncate, **state):
+        g = super()._bptt(params, xs, h0, dhs, activation, truncate, **state)
+        return Grads(**{name: value for name, value in g.items() if name != "hs"})
 
 
 class MissingAdjointsBackend(NoAdjointsBackend):
     """Returns no per-step adjoints but does not declare it."""
 
     name = "missing-adjoints"
-    provides_adjoints = True
+    missing_adjoints: ClassVar[dict[str, frozenset[str]]] = {}

@@ -6,7 +6,6 @@ subprocess whose PYTHONPATH holds this folder, and registered by name in-process
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import sys
 import threading
@@ -27,7 +26,7 @@ class NanBackend(NumpyBackend):
 
     def _bptt(self, *args):
         g = super()._bptt(*args)
-        return dataclasses.replace(g, W_hh=np.full_like(g.W_hh, np.nan))
+        return g.replace(W_hh=np.full_like(g.W_hh, np.nan))
 
 
 class TupleBackend(NumpyBackend):

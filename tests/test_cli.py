@@ -272,6 +272,8 @@ def test_a_name_two_plugins_claim_is_a_warning_and_an_error_when_asked_for(
         (["--size", "1,2,3"], "must be four integers"),
         (["--size", "100000000,1000,1000,1000"], "GiB"),
         (["--repeats", "0"], "must be >= 1"),
+        (["--cell", "rnn"], "invalid choice: 'rnn'"),
+        (["--cell", "lstm", "--activation", "relu"], "cell 'lstm' uses its fixed gate"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
@@ -371,3 +373,20 @@ def test_train_refuses_a_bad_override(tmp_path, capsys):
     code = main(["train", "--task", "adding", "--lag", "1", "--quiet", "--out", str(tmp_path)])
     assert code == 2
     assert "lag" in one_line_error(capsys.readouterr().err)
+
+
+def test_run_measures_each_size_with_each_cell(tmp_path, capsys):
+    """--cell repeats every size per cell; FLOP counts and the GEMM roof follow the cell."""
+    code = main(
+        ["run", "--backend", "numpy", *TINY, "--cell", "elman", "--cell", "lstm", "--cell", "gru",
+         "--no-decay", "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    (folder,) = runs(tmp_path)
+    speed = pd.read_csv(folder / "speed.csv")
+    sizes = sorted(set(speed["size"]))
+    assert sizes == ["T=6 B=2 D=3 H=4", "gru T=6 B=2 D=3 H=4", "lstm T=6 B=2 D=3 H=4"]
+    agreement = pd.read_csv(folder / "agreement.csv")
+    lstm = set(agreement[agreement["size"].str.startswith("lstm")]["quantity"])
+    assert {"W_x", "W_h", "b", "c0", "cs", "hs"} <= lstm
+    assert agreement["passed"].all()

@@ -131,14 +131,34 @@ def test_subnormal_neighbourhood_is_not_compared():
 
 def test_backend_without_adjoints_is_listed_as_unable_to_draw_curves():
     settings = DecaySettings(size=Size(4, 1, 2, 3), activations=("identity",), alphas=(1.0,))
+    reason = "no-adjoints declares that it cannot give dL/dh for elman"
     progress = Progress(decay_study.task_count(settings, 1), enabled=False)
     tables = decay_study.decay_study({"no-adjoints": NoAdjointsBackend()}, settings, progress)
     assert tables["status"] == [
         {
             "backend": "no-adjoints",
-            "task": "decay identity alpha=1",
+            "task": "decay elman identity alpha=1 dL/dh",
             "status": "skipped",
-            "message": decay_study.NO_ADJOINTS,
+            "message": reason,
         }
     ]
     assert {row["source"] for row in tables["decay_curves"]} == {"theory", "float64 reference"}
+
+
+def test_cells_side_by_side_with_every_state_part_and_declared_gaps():
+    """elman, lstm and gru at the same alpha: a curve per state part (the LSTM's h and c),
+    no theory for the gated cells, and a fused backend's missing adjoint a skipped row."""
+    settings = DecaySettings(
+        size=Size(30, 1, 4, 4), activations=("tanh",), alphas=(1.0,), cells=("elman", "lstm", "gru")
+    )
+    backends = {"numpy": get_backend("numpy"), "torch-nn": get_backend("torch-nn")}
+    tables = decay_study.decay_study(backends, settings, Progress(8, enabled=False))
+    curves = {(r["source"], r["cell"], r["state"]) for r in tables["decay_summary"]}
+    assert ("numpy", "lstm", "c") in curves and ("numpy", "gru", "h") in curves
+    assert ("torch-nn", "lstm", "h") in curves
+    assert ("torch-nn", "lstm", "c") not in curves and ("torch-nn", "gru", "h") not in curves
+    skipped = [r["task"] for r in tables["status"] if r["status"] == "skipped"]
+    assert skipped == ["decay lstm tanh alpha=1 dL/dc", "decay gru tanh alpha=1 dL/dh"]
+    theories = {r["cell"]: r["theory"] for r in tables["decay_summary"]}
+    assert theories["lstm"] == theories["gru"] == "none (gated cell)"
+    assert all(r["agrees"] for r in tables["decay_summary"] if r["source"] != "float64 reference")

@@ -365,10 +365,9 @@ def test_a_foreign_array_is_refused_naming_the_argument(name):
 @pytest.mark.parametrize("name", BACKENDS)
 def test_a_tuple_for_params_is_refused(name):
     backend, params, n, _ = native_call(name)
-    with pytest.raises(
-        InputError, match=r"params must be rnnbench.Params\(W_xh, W_hh, b\), got tuple"
-    ):
-        backend.unroll(tuple(vars(params).values()), n["xs"], n["h0"], activation="tanh")
+    expected = r"params must be rnnbench.Params \(the cell's parameters by name\), got tuple"
+    with pytest.raises(InputError, match=expected):
+        backend.unroll(tuple(params.values()), n["xs"], n["h0"], activation="tanh")
 
 
 @pytest.mark.parametrize("name", BACKENDS)

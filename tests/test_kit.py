@@ -303,9 +303,9 @@ def test_hanging_backend_fails_under_its_name_without_hanging_the_suite(plugins)
 
 
 def test_backend_without_adjoints_is_held_to_every_other_gradient(plugins):
-    """provides_adjoints = False: the adjoint checks are skipped with the reason, shown in the
-    kit's own summary (no -rs); every other check runs. Returning None without declaring it
-    fails with what to declare."""
+    """missing_adjoints declares hs: the adjoint checks are skipped with the reason, shown in
+    the kit's own summary (no -rs); every other check runs. Leaving hs out without declaring
+    it fails, naming what is missing."""
     backends = ("--rnnbench-backend=no-adjoints", "--rnnbench-backend=missing-adjoints")
     result = kit(plugins, *backends, *QUICK, "-k", "float64 and tanh or test_exact_decay")
     text = output(result)
@@ -313,14 +313,13 @@ def test_backend_without_adjoints_is_held_to_every_other_gradient(plugins):
     assert outcomes["passed"] >= 10 and outcomes["failed"] >= 4, outcomes
     assert not re.search(r"^FAILED .*\[no-adjoints", text, re.M), text
     assert re.search(
-        r"FAILED .*test_bptt_matches_reference\[missing-adjoints-float64-tanh\] - "
-        r"AssertionError: bptt dL/dhs: the backend returned None \(a backend without per-step "
-        r"adjoints declares provides_adjoints = False\)",
+        r"FAILED .*test_bptt_matches_reference\[missing-adjoints-float64-elman-tanh\] - "
+        r"AssertionError: bptt returned no hs for the elman cell",
         text,
     ), text
     section = text[text.index("rnnbench: skipped") :]
     assert re.search(
-        r"^ +\d+ x no-adjoints declares no per-step adjoints \(provides_adjoints = False\)$",
+        r"^ +\d+ x no-adjoints declares that it cannot give the elman adjoint hs$",
         section,
         re.M,
     ), section
@@ -375,18 +374,23 @@ def test_bad_plugins_fail_under_their_own_names(plugins):
     text = output(result)
     assert "rnnbench: backends numpy, wrong-shape, wrong-dtype, raises-in-bptt;" in text
     expected = [
-        r"PASSED .*test_unroll_matches_reference\[numpy-float32-tanh\]",
-        r"PASSED .*test_bptt_matches_reference\[numpy-float32-tanh\]",
-        r"PASSED .*test_unroll_matches_reference\[raises-in-bptt-float32-tanh\]",
-        r"FAILED .*test_unroll_matches_reference\[wrong-shape-float32-tanh\] - AssertionError: "
+        r"PASSED .*test_unroll_matches_reference\[numpy-float32-elman-tanh\]",
+        r"PASSED .*test_bptt_matches_reference\[numpy-float32-elman-tanh\]",
+        r"PASSED .*test_unroll_matches_reference\[raises-in-bptt-float32-elman-tanh\]",
+        r"FAILED .*test_unroll_matches_reference\[wrong-shape-float32-elman-tanh\] "
+        r"- AssertionError: "
         r"unroll hs: shape \(\d+, \d+\) != expected \(\d+, \d+, \d+\)",
-        r"FAILED .*test_bptt_matches_reference\[wrong-shape-float32-tanh\] - AssertionError: "
+        r"FAILED .*test_bptt_matches_reference\[wrong-shape-float32-elman-tanh\] "
+        r"- AssertionError: "
         r"bptt dL/dhs: shape \(\d+, \d+\) != expected \(\d+, \d+, \d+\)",
-        r"FAILED .*test_unroll_matches_reference\[wrong-dtype-float32-tanh\] - AssertionError: "
+        r"FAILED .*test_unroll_matches_reference\[wrong-dtype-float32-elman-tanh\] "
+        r"- AssertionError: "
         r"unroll hs: dtype float64 != expected float32",
-        r"FAILED .*test_bptt_matches_reference\[wrong-dtype-float32-tanh\] - AssertionError: "
+        r"FAILED .*test_bptt_matches_reference\[wrong-dtype-float32-elman-tanh\] "
+        r"- AssertionError: "
         r"bptt dL/dW_xh: dtype float64 != expected float32",
-        r"FAILED .*test_bptt_matches_reference\[raises-in-bptt-float32-tanh\] - RuntimeError: "
+        r"FAILED .*test_bptt_matches_reference\[raises-in-bptt-float32-elman-tanh\] "
+        r"- RuntimeError: "
         r"raises-in-bptt: kernel failed",
     ]
     for pattern in expected:
@@ -422,7 +426,12 @@ def test_example_autograd_backend_passes_the_kit(pytester, monkeypatch):
     if importlib.util.find_spec("autograd") is None:  # no import: pytester would unload it
         pytest.skip("the example backend needs autograd: pip install autograd")
     monkeypatch.setenv("PYTHONPATH", str(EXAMPLE))
-    result = kit(pytester, "--rnnbench-backend", "rnnbench_autograd:AutogradBackend", "-x", DEV)
+    result = kit(
+        pytester, "--rnnbench-backend", "rnnbench_autograd:AutogradBackend", "-x", DEV, "-rs"
+    )
     assert result.ret == 0, output(result)
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) > 100 and "skipped" not in outcomes, outcomes
+    assert outcomes.get("passed", 0) > 100, outcomes
+    skips = [line for line in output(result).splitlines() if line.startswith("SKIPPED")]
+    assert skips, outcomes  # the example implements the elman cell only: lstm, gru skip
+    assert all(re.search(r"does not declare cell (lstm|gru)$", line) for line in skips), skips

@@ -9,15 +9,18 @@ import pytest
 
 from rnnbench.errors import InputError
 from rnnbench.presets import Size
-from rnnbench.problems import ARRAY_NAMES, Problem, ProblemData, make_data, orthogonal
+from rnnbench.problems import Problem, make_data, orthogonal
 from rnnbench.reference import reference_grads, reference_hs
 from rnnbench.tolerances import normwise_error, tolerance
+
+#: the elman cell's arrays, in the order ``ProblemData.arrays`` gives them
+ELMAN_ARRAYS = ("W_xh", "W_hh", "b", "xs", "h0", "dhs")
 
 
 def test_same_seed_gives_bit_identical_data():
     a, b = make_data(Problem(seed=5)), make_data(Problem(seed=5))
-    for name in ARRAY_NAMES:
-        assert np.array_equal(getattr(a, name), getattr(b, name))
+    for name, array in a.arrays().items():
+        assert np.array_equal(array, b.arrays()[name])
     assert not np.array_equal(a.xs, make_data(Problem(seed=6)).xs)
 
 
@@ -35,6 +38,40 @@ def test_shapes_and_dtype():
     for name, shape in shapes.items():
         assert getattr(d, name).shape == shape
         assert getattr(d, name).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("cell", "shapes"),
+    [
+        ("lstm", {"W_x": (4, 20), "W_h": (5, 20), "b": (20,), "h0": (2, 5), "c0": (2, 5)}),
+        ("gru", {"W_x": (4, 15), "W_h": (5, 15), "b_x": (15,), "b_h": (15,), "h0": (2, 5)}),
+    ],
+)
+def test_gated_cells_draw_their_own_parameters(cell, shapes):
+    d = make_data(Problem(T=3, B=2, D=4, H=5, cell=cell, init="orthogonal", alpha=0.7))
+    arrays = d.arrays()
+    assert {name: a.shape for name, a in arrays.items() if name in shapes} == shapes
+    assert set(arrays) == {*shapes, "xs", "dhs"}
+    for block in np.split(d.W_h, shapes["W_h"][1] // 5, axis=1):
+        assert np.allclose(np.linalg.svd(block, compute_uv=False), 0.7, rtol=1e-13)
+
+
+def test_elman_data_is_unchanged_by_the_cell_field():
+    """The elman draws are those of every earlier version: a gated cell adds, never moves."""
+    d = make_data(Problem(T=3, B=2, D=4, H=5, seed=9))
+    rng = np.random.default_rng(9)
+    assert np.array_equal(d.W_xh, rng.standard_normal((4, 5)) / math.sqrt(4))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_cell_takes_only_tanh(cell):
+    with pytest.raises(InputError, match=f"cell '{cell}'.*activation must be 'tanh'"):
+        Problem(cell=cell, activation="relu")
+
+
+def test_unknown_cell_is_named():
+    with pytest.raises(InputError, match="unknown cell 'rnn'; known cells: elman, lstm, gru"):
+        Problem(cell="rnn")
 
 
 def test_float32_data_is_the_float64_data_rounded():
@@ -127,8 +164,7 @@ def test_a_backend_dropping_the_bias_or_the_initial_state_could_not_pass(dropped
     """On the default problem, zeroing b or h0 moves the forward states and the gradients
     by far more than the float32 tolerance: agreement tests see such a backend."""
     data = make_data(Problem(dtype="float64"))
-    arrays = {name: getattr(data, name) for name in ARRAY_NAMES}
-    broken = ProblemData(data.problem, **{**arrays, dropped: np.zeros_like(arrays[dropped])})
+    broken = data.with_arrays(**{dropped: np.zeros_like(data.arrays()[dropped])})
     allowed = tolerance("float32", data.problem.T)
     assert normwise_error(reference_hs(broken), reference_hs(data)) > 100 * allowed
     wrong, right = reference_grads(broken), reference_grads(data)
@@ -150,4 +186,5 @@ def test_orthogonal_is_the_q_of_a_qr_with_positive_diagonal(n):
 def test_astype_casts_every_array_and_the_problem():
     d32 = make_data(Problem(T=2, B=1, D=2, H=3, dtype="float64", seed=4)).astype("float32")
     assert d32.problem == Problem(T=2, B=1, D=2, H=3, dtype="float32", seed=4)
-    assert [getattr(d32, name).dtype for name in ARRAY_NAMES] == [np.float32] * 6
+    assert list(d32.arrays()) == list(ELMAN_ARRAYS)
+    assert [a.dtype for a in d32.arrays().values()] == [np.float32] * 6

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rnnbench.interface import Grads
-from rnnbench.problems import ARRAY_NAMES, Problem, ProblemData
+from rnnbench.problems import Problem, ProblemData
 from rnnbench.tolerances import SAFETY_FACTOR, error_scales, normwise_error, tolerance
 
 TINY32 = float(np.finfo(np.float32).tiny)  # 2**-126
@@ -112,9 +112,11 @@ def _by_hand_problem(dhs, activation: str = "sigmoid") -> tuple[ProblemData, np.
     problem = Problem(T=3, B=1, D=2, H=2, activation=activation)
     data = ProblemData(
         problem=problem,
-        W_xh=np.array([[2.0, -1.0], [-0.5, 1.0]]),  # not symmetric: W_xh.T is visible
-        W_hh=np.array([[1.0, -2.0], [3.0, 0.5]]),
-        b=np.array([-1.0, 0.5]),
+        params={
+            "W_xh": np.array([[2.0, -1.0], [-0.5, 1.0]]),  # not symmetric: W_xh.T is visible
+            "W_hh": np.array([[1.0, -2.0], [3.0, 0.5]]),
+            "b": np.array([-1.0, 0.5]),
+        },
         xs=np.array([[[-1.0, 2.0]], [[2.0, 0.0]], [[0.5, -1.0]]]),
         h0=np.array([[0.5, -1.0]]),
         dhs=np.array(dhs, dtype=float),
@@ -167,10 +169,7 @@ def test_the_adjoint_scale_is_at_least_the_adjoint_itself():
 
 def test_error_scales_of_a_zero_problem_are_zero():
     data, hs, grads = _by_hand_problem(NO_COTANGENT)
-    zero = ProblemData(
-        problem=data.problem,
-        **{name: np.zeros_like(getattr(data, name)) for name in ARRAY_NAMES},
-    )
+    zero = data.with_arrays(**{name: np.zeros_like(a) for name, a in data.arrays().items()})
     zero_grads = Grads(**{name: np.zeros_like(g) for name, g in grads.items()})
     assert set(error_scales(zero, np.zeros_like(hs), zero_grads).values()) == {0.0}
 

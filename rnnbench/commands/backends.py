@@ -14,7 +14,16 @@ SUMMARY = (
     "List every discovered backend with its availability, capabilities and version, "
     "and why an unavailable one cannot run."
 )
-COLUMNS = ["backend", "available", "version", "dtypes", "activations", "devices", "truncation"]
+COLUMNS = [
+    "backend",
+    "available",
+    "version",
+    "cells",
+    "dtypes",
+    "activations",
+    "devices",
+    "truncation",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +39,7 @@ def execute(args: argparse.Namespace) -> int:
             "available": info.available,
             "version": info.version or "-",
             "dtypes": ",".join(info.dtypes),
+            "cells": ",".join(info.cells),
             "activations": ",".join(info.activations),
             "devices": ",".join(info.devices),
             "truncation": info.supports_truncation if info.available else None,

@@ -1,8 +1,10 @@
 """`rnnbench decay`: the gradient-decay study (also a section of `rnnbench run`).
 
-For every activation and alpha of a ``DecaySettings`` (W_hh = alpha * Q, a cotangent at the
-last step only) it measures the decay curve of every backend's BPTT adjoints, beside the
-theory and the float64 reference, compares each curve with the reference and classifies it.
+For every cell, activation and alpha of a ``DecaySettings`` (recurrent weights alpha * Q per
+gate, a cotangent at the last step only) it measures the decay curve of every backend's BPTT
+adjoints (dL/dh_t, and dL/dc_t for the LSTM), beside the theory where there is one and the
+float64 reference, compares each curve with the reference and classifies it. Cells side by
+side at the same alpha answer whether gates keep the gradient alive.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnbench import decay
+from rnnbench.cells import CELL_NAMES, get_cell
 from rnnbench.commands import options
 from rnnbench.commands.session import Tables, run_session, settings_record
 from rnnbench.harness.guard import BackendRunner
@@ -37,16 +40,13 @@ from rnnbench.report.tables import (
 )
 from rnnbench.tolerances import tolerance
 
-#: the status message of a backend that cannot draw decay curves
-NO_ADJOINTS = "declares no per-step adjoints (provides_adjoints = False): no decay curves"
-
-
 NAME = "decay"
 SUMMARY = (
-    "Gradient-decay curves ||dL/dh_(T-k)|| / ||dL/dh_T|| against k per backend, "
-    "activation and alpha (W_hh = alpha * Q), beside theory (alpha^k for the identity, "
-    "Pascanu's bound (gamma*alpha)^k otherwise), with fitted rates, a vanishing/stable/"
-    "exploding verdict, over/underflow points and agreement with the float64 reference."
+    "Gradient-decay curves ||dL/dh_(T-k)|| / ||dL/dh_T|| (and dL/dc for the LSTM) against k "
+    "per backend, cell, activation and alpha (recurrent weights alpha * Q), beside theory "
+    "(alpha^k for the identity, Pascanu's bound (gamma*alpha)^k for the elman cell), with "
+    "fitted rates, a vanishing/stable/exploding verdict, over/underflow points and agreement "
+    "with the float64 reference."
 )
 
 
@@ -60,6 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.size,
         metavar="T,B,D,H",
         help="problem size (default: T=1000 B=1 D=64 H=64)",
+    )
+    parser.add_argument(
+        "--cell",
+        action="append",
+        choices=CELL_NAMES,
+        help="cell, repeatable, side by side (default: elman); gated cells use tanh only",
+    )
+    parser.add_argument(
+        "--gate-bias",
+        type=float,
+        default=defaults.gate_bias,
+        help="added to the LSTM forget-gate and GRU update-gate biases (default: "
+        f"{defaults.gate_bias:g}, the usual forget-gate bias)",
     )
     parser.add_argument(
         "--activation",
@@ -91,6 +104,8 @@ def execute(args: argparse.Namespace) -> int:
         alphas=tuple(dict.fromkeys(args.alpha or defaults.alphas)),
         dtype=args.dtype,
         seed=args.seed,
+        cells=tuple(dict.fromkeys(args.cell or defaults.cells)),
+        gate_bias=args.gate_bias,
     )
     check_settings(settings)
 
@@ -119,14 +134,14 @@ def check_settings(settings: DecaySettings) -> None:
     """InputError, before anything runs, if a problem of the study is invalid or its size
     does not fit in this machine's memory."""
     check_fits(settings.size, settings.dtype, available_memory_bytes())
-    for activation in settings.activations:
+    for cell, activation in settings.families():
         for alpha in settings.alphas:
-            settings.problem(activation, alpha)
+            settings.problem(activation, alpha, cell)
 
 
 def task_count(settings: DecaySettings, n_backends: int) -> int:
     """The progress tasks of ``decay_study``: the reference and each backend, per curve."""
-    return len(settings.activations) * len(settings.alphas) * (1 + n_backends)
+    return len(settings.families()) * len(settings.alphas) * (1 + n_backends)
 
 
 def decay_study(
@@ -136,58 +151,69 @@ def decay_study(
     runner: BackendRunner | None = None,
 ) -> Tables:
     """The study's tables for ``backends`` (runnable, by name): "decay_curves" (source,
-    activation, alpha, k, ratio, valid), "decay_summary" (one row per curve) and "status"
-    (a row per backend and curve that was skipped, failed or disagrees), with the theory
-    and the float64 reference as two more sources. Backends are called through ``runner``
-    (default: one without a time limit)."""
+    cell, state, activation, alpha, k, ratio, valid), "decay_summary" (one row per curve)
+    and "status" (a row per backend and curve that was skipped, failed or disagrees), with
+    the theory and the float64 reference as two more sources. ``state`` is "h" (dL/dh_t)
+    or, for the LSTM's second curve, "c" (dL/dc_t). Backends are called through
+    ``runner`` (default: one without a time limit)."""
     runner = runner or BackendRunner()
     curves: list[Row] = []
     summary: list[Row] = []
     status: list[Row] = []
     T = settings.size.T
     allowed = tolerance(settings.dtype, T)
-    for activation in settings.activations:
+    for cell, activation in settings.families():
+        states = get_cell(cell).state
         for alpha in settings.alphas:
-            data = make_data(settings.problem(activation, alpha))
-            key = {"activation": activation, "alpha": alpha}
-            task = f"decay {activation} alpha={alpha:g}"
+            data = make_data(settings.problem(activation, alpha, cell))
+            task = f"decay {cell} {activation} alpha={alpha:g}"
             progress.show(f"{task}: float64 reference")
-            reference = reference_curve(data)
-            theory, theory_rate, theory_kind = _theory(activation, alpha, data.W_hh, T)
-            theory_columns = {"theory_rate": theory_rate, "theory": theory_kind}
-            curves += _curve_rows(THEORY, key, theory, np.ones(T, bool))
-            curves += _curve_rows(REFERENCE, key, reference.ratios, reference.valid)
-            summary.append(
-                {
-                    "source": REFERENCE,
-                    **key,
-                    **_curve_columns(reference, "float64"),
-                    **theory_columns,
-                }
-            )
+            with np.errstate(all="ignore"):
+                reference_grads_ = reference_grads(data)
+            references = {s: decay.decay_curve(reference_grads_[f"{s}s"]) for s in states}
+            theory = _theory(activation, alpha, data.W_hh, T) if cell == "elman" else None
+            for state, reference in references.items():
+                key = {"cell": cell, "state": state, "activation": activation, "alpha": alpha}
+                theory_columns = {"theory_rate": None, "theory": "none (gated cell)"}
+                if theory is not None:
+                    curves += _curve_rows(THEORY, key, theory[0], np.ones(T, bool))
+                    theory_columns = {"theory_rate": theory[1], "theory": theory[2]}
+                curves += _curve_rows(REFERENCE, key, reference.ratios, reference.valid)
+                summary.append(
+                    {
+                        "source": REFERENCE,
+                        **key,
+                        **_curve_columns(reference, "float64"),
+                        **theory_columns,
+                    }
+                )
             progress.advance()
             for name, backend in backends.items():
                 progress.show(f"{task}: {name}")
-                if not backend.provides_adjoints:
-                    status.append(status_row(name, task, "skipped", NO_ADJOINTS))
-                    progress.advance()
-                    continue
                 try:
-                    task = functools.partial(backend_decay_curve, data=data)
-                    measured = runner.run(name, backend, task)
+                    curves_of = functools.partial(backend_decay_curves, data=data)
+                    measured = runner.run(name, backend, curves_of)
                 except Exception as exc:
                     status.append(status_row(name, task, *failure(exc)))
-                else:
-                    curve = measured.curve
+                    progress.advance()
+                    continue
+                for state, reference in references.items():
+                    key = {"cell": cell, "state": state, "activation": activation, "alpha": alpha}
+                    if state not in measured:
+                        reason = f"{name} declares that it cannot give dL/d{state} for {cell}"
+                        status.append(status_row(name, f"{task} dL/d{state}", "skipped", reason))
+                        continue
+                    curve = measured[state].curve
                     curves += _curve_rows(name, key, curve.ratios, curve.valid)
-                    error, compared = curve_error(measured, reference)
+                    error, compared = curve_error(measured[state], reference)
                     agrees = bool(error <= allowed)
                     summary.append(
                         {
                             "source": name,
                             **key,
                             **_curve_columns(curve, settings.dtype),
-                            **theory_columns,
+                            "theory_rate": theory[1] if theory is not None else None,
+                            "theory": theory[2] if theory is not None else "none (gated cell)",
                             "error_vs_reference": error,
                             "compared_k": compared,
                             "tolerance": allowed,
@@ -201,17 +227,10 @@ def decay_study(
     return {"decay_curves": curves, "decay_summary": summary, "status": status}
 
 
-def reference_curve(data: ProblemData) -> decay.DecayCurve:
-    """The decay curve of the float64 reference's adjoints (T, B, H) on ``data``."""
-    with np.errstate(all="ignore"):
-        adjoints = reference_grads(data).hs
-    return decay.decay_curve(adjoints)
-
-
 def _theory(
     activation: str, alpha: float, W_hh: np.ndarray, T: int
 ) -> tuple[np.ndarray, float, str]:
-    """The theory beside a curve of W_hh (H, H) = alpha * Q: its ratios (T,) from
+    """The theory beside an elman curve of W_hh (H, H) = alpha * Q: its ratios (T,) from
     ``decay.theory_curve``, its per-step rate and which theory it is (exact alpha^k for the
     identity activation, else Pascanu's bound)."""
     if activation == "identity":
@@ -229,16 +248,27 @@ class MeasuredCurve:
     comparable: np.ndarray
 
 
-def backend_decay_curve(backend: Backend, data: ProblemData) -> MeasuredCurve:
-    """The decay curve of one backend's BPTT adjoints (T, B, H); overflow propagates as inf."""
-    inputs = backend.load(data)
+def backend_decay_curves(backend: Backend, data: ProblemData) -> dict[str, MeasuredCurve]:
+    """The decay curves of one backend's BPTT adjoints (T, B, H) by state part ("h", and
+    "c" for the LSTM), leaving out the adjoints it declares missing; overflow propagates as
+    inf."""
+    i = backend.load(data)
     with np.errstate(all="ignore"):
         grads = backend.bptt(
-            inputs.params, inputs.xs, inputs.h0, inputs.dhs, activation=data.problem.activation
+            i.params, i.xs, i.h0, i.dhs, activation=data.problem.activation, **i.state0
         )
-        adjoints = backend.to_numpy(grads.hs)
-        curve = decay.decay_curve(adjoints)
-    return MeasuredCurve(curve, curve.valid & far_from_subnormal(adjoints))
+        curves = {}
+        for state in get_cell(data.problem.cell).state:
+            if f"{state}s" in grads:
+                adjoints = backend.to_numpy(grads[f"{state}s"])
+                curve = decay.decay_curve(adjoints)
+                curves[state] = MeasuredCurve(curve, curve.valid & far_from_subnormal(adjoints))
+    return curves
+
+
+def backend_decay_curve(backend: Backend, data: ProblemData) -> MeasuredCurve:
+    """The decay curve of one backend's dL/dh adjoints (T, B, H)."""
+    return backend_decay_curves(backend, data)["h"]
 
 
 def far_from_subnormal(adjoints: np.ndarray) -> np.ndarray:

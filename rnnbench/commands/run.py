@@ -15,10 +15,11 @@ import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from rnnbench.cells import CELL_NAMES
 from rnnbench.commands import decay, options
 from rnnbench.commands.session import Tables, run_session, settings_record
 from rnnbench.harness.guard import BackendRunner
@@ -85,13 +86,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the preset's sizes",
     )
     parser.add_argument(
+        "--cell",
+        action="append",
+        choices=CELL_NAMES,
+        help="cell, repeatable: every size is measured with each (default: each size's own, "
+        "elman unless the preset says otherwise, e.g. fastrnns is LSTM)",
+    )
+    parser.add_argument(
         "--dtype", choices=DTYPES, default="float32", help="precision of the timed runs"
     )
     parser.add_argument(
         "--activation",
         choices=options.ACTIVATION_CHOICES,
         default="tanh",
-        help="cell activation of the timed runs",
+        help="activation of the elman cell in the timed runs (gated cells take only tanh)",
     )
     parser.add_argument(
         "--repeats",
@@ -142,8 +150,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Speed, agreement, memory (and decay) for every selected backend over the sizes."""
     preset = PRESETS[args.preset]
+    sizes = tuple(args.size or preset.sizes)
+    if args.cell:
+        sizes = tuple(replace(size, cell=cell) for size in sizes for cell in args.cell)
     settings = RunSettings(
-        sizes=tuple(args.size or preset.sizes),
+        sizes=sizes,
         dtype=args.dtype,
         activation=args.activation,
         repeats=args.repeats or preset.repeats,
@@ -157,7 +168,8 @@ def execute(args: argparse.Namespace) -> int:
         call_timeout_s=args.call_timeout,
     )
     check_settings(settings)
-    decay_settings = None if args.no_decay else DecaySettings()
+    cells = tuple(dict.fromkeys(size.cell for size in settings.sizes))
+    decay_settings = None if args.no_decay else DecaySettings(cells=cells)
 
     def measure(backends: Mapping[str, Backend], progress: Progress) -> tuple[Tables, Row]:
         tables, entries = run(backends, settings, decay_settings, progress)
@@ -224,10 +236,12 @@ class RunSettings:
 
 
 def check_settings(settings: RunSettings) -> None:
-    """InputError, before anything runs, if a size does not fit in this machine's memory."""
+    """InputError, before anything runs, if a size does not fit in this machine's memory or
+    its cell cannot take the activation."""
     available_bytes = available_memory_bytes()
     for size in settings.sizes:
         check_fits(size, settings.dtype, available_bytes)
+        size.problem(activation=settings.activation, dtype=settings.dtype, seed=settings.seed)
 
 
 def task_count(settings: RunSettings, n_backends: int, decay_settings: DecaySettings | None) -> int:

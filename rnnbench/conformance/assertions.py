@@ -38,8 +38,8 @@ def assert_close(
     tolerance rule for the problem's dtype and T)."""
     if value is None:
         raise AssertionError(
-            f"{what}: the backend returned None (a backend without per-step adjoints declares "
-            "provides_adjoints = False)\n" + reproduction(backend, problem, call)
+            f"{what}: the backend returned None (an adjoint a backend cannot give is declared "
+            "in missing_adjoints and left out of Grads)\n" + reproduction(backend, problem, call)
         )
     got_dtype = dtype_name(value)
     array = backend.to_numpy(value)

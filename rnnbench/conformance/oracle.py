@@ -18,9 +18,15 @@ def problem_data(problem: Problem) -> ProblemData:
 
 
 @lru_cache(maxsize=256)
+def reference_states(problem: Problem) -> dict[str, np.ndarray]:
+    """{"hs"} (and "cs" for the LSTM), (T, B, H) each, of the float64 reference on the
+    problem's data (upcast if float32)."""
+    return reference.reference_states(problem_data(problem))
+
+
 def reference_hs(problem: Problem) -> np.ndarray:
     """hs (T, B, H) of the float64 reference on the problem's data (upcast if float32)."""
-    return reference.reference_hs(problem_data(problem))
+    return reference_states(problem)["hs"]
 
 
 @lru_cache(maxsize=256)

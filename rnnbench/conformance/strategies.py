@@ -36,9 +36,10 @@ def problems(
     min_T: int = 1,
     init: st.SearchStrategy[str] | None = None,
     cotangent: str = "all",
+    cell: str = "elman",
 ) -> st.SearchStrategy[Problem]:
-    """Problems of the given dtype and activation with a shape from ``SHAPES`` whose T lies
-    in [min_T, max_T]."""
+    """Problems of the given cell, dtype and activation with a shape from ``SHAPES`` whose
+    T lies in [min_T, max_T]."""
     shapes = [s for s in SHAPES if min_T <= s[0] <= max_T]
     if not shapes:
         raise ValueError(f"no shape in the pool has {min_T} <= T <= {max_T}")
@@ -51,6 +52,7 @@ def problems(
         init=init if init is not None else st.sampled_from(INITS),
         alpha=alphas,
         cotangent=st.just(cotangent),
+        cell=st.just(cell),
     )
 
 

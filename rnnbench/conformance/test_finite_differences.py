@@ -1,64 +1,65 @@
-"""Each backend's gradients against central finite differences of its own forward, float64."""
+"""Each backend's gradients against central finite differences of its own forward, float64,
+on every cell it declares: every parameter, h0, c0 (LSTM) and xs."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rnnbench.interface import Params
-from rnnbench.problems import ARRAY_NAMES, make_data
+from rnnbench.problems import make_data
 
 from .assertions import reproduction
 from .strategies import problems
-from .support import ACTIVATIONS, BPTT_CALL, bptt, require
+from .support import BPTT_CALL, bptt, cases, require
 
 #: step of the central difference and the allowed error, relative to ||g|| ||v||
 STEP = 1e-6
 RTOL = 1e-6
-ARGUMENTS = ("W_xh", "W_hh", "b", "h0", "xs")
+
+
+def hidden_states(backend, arrays: dict[str, np.ndarray], activation: str) -> np.ndarray:
+    """hs (T, B, H) from the backend's unroll on ``arrays`` (parameters, xs, h0, c0)."""
+    n = backend.to_native
+    names = [k for k in arrays if k not in ("xs", "h0", "c0", "dhs")]
+    params = Params(**{k: n(arrays[k]) for k in names})
+    state0 = {"c0": n(arrays["c0"])} if "c0" in arrays else {}
+    hs = backend.unroll(params, n(arrays["xs"]), n(arrays["h0"]), activation=activation, **state0)
+    return backend.to_numpy(hs)
 
 
 def loss(backend, arrays: dict[str, np.ndarray], activation: str) -> float:
     """L = sum_t <dhs_t, h_t>, computed with the backend's unroll."""
-    n = backend.to_native
-    params = Params(n(arrays["W_xh"]), n(arrays["W_hh"]), n(arrays["b"]))
-    hs = backend.to_numpy(
-        backend.unroll(params, n(arrays["xs"]), n(arrays["h0"]), activation=activation)
-    )
-    return float(np.sum(arrays["dhs"] * hs))
+    return float(np.sum(arrays["dhs"] * hidden_states(backend, arrays, activation)))
 
 
 def rounding_error(backend, arrays: dict[str, np.ndarray], activation: str) -> float:
     """What rounding alone can contribute to the central difference: the loss is a sum of
     terms dhs * h computed to a few ulps each, and the difference divides by 2 * STEP."""
-    n = backend.to_native
-    params = Params(n(arrays["W_xh"]), n(arrays["W_hh"]), n(arrays["b"]))
-    hs = backend.to_numpy(
-        backend.unroll(params, n(arrays["xs"]), n(arrays["h0"]), activation=activation)
-    )
-    magnitude = float(np.sum(np.abs(arrays["dhs"] * hs)))
+    magnitude = float(np.sum(np.abs(arrays["dhs"] * hidden_states(backend, arrays, activation))))
     return 16 * np.finfo(np.float64).eps * magnitude / (2 * STEP)
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+@cases
 @given(data=st.data())
-def test_gradients_match_central_differences(rnnbench_backend, activation, data):
-    require(rnnbench_backend, dtype="float64", activation=activation)
-    problem = data.draw(problems(dtype="float64", activation=activation), label="problem")
-    arrays = {name: getattr(make_data(problem), name) for name in ARRAY_NAMES}
+def test_gradients_match_central_differences(rnnbench_backend, cell, activation, data):
+    require(rnnbench_backend, dtype="float64", activation=activation, cell=cell)
+    problem = data.draw(
+        problems(dtype="float64", activation=activation, cell=cell), label="problem"
+    )
+    arrays = make_data(problem).arrays()
     grads = bptt(rnnbench_backend, problem)
     rng = np.random.default_rng(problem.seed)
     rounding = rounding_error(rnnbench_backend, arrays, activation)
-    for name in ARGUMENTS:
+    for name in [k for k in arrays if k != "dhs"]:
         direction = rng.standard_normal(arrays[name].shape)
         plus = {**arrays, name: arrays[name] + STEP * direction}
         minus = {**arrays, name: arrays[name] - STEP * direction}
         numeric = (
             loss(rnnbench_backend, plus, activation) - loss(rnnbench_backend, minus, activation)
         ) / (2 * STEP)
-        gradient = getattr(grads, name)
+        gradient = grads[name]
         analytic = float(np.sum(gradient * direction))
         scale = max(np.linalg.norm(gradient) * np.linalg.norm(direction), 1e-300)
         error = abs(numeric - analytic) / scale

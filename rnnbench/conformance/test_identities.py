@@ -14,12 +14,9 @@ from rnnbench.tolerances import normwise_error, tolerance
 from .assertions import reproduction
 from .oracle import reference_scales
 from .strategies import cut_points, problems
-from .support import ACTIVATIONS, BPTT_CALL, DTYPES, GRADIENTS, bptt, checked, load, require
+from .support import ACTIVATIONS, BPTT_CALL, DTYPES, bptt, cases, checked_names, load, require
 
-pytestmark = [
-    pytest.mark.parametrize("dtype", DTYPES),
-    pytest.mark.parametrize("activation", ACTIVATIONS),
-]
+pytestmark = [pytest.mark.parametrize("dtype", DTYPES)]
 
 
 def expect_close(backend, problem, what, key, value, expected, call="see test"):
@@ -58,14 +55,13 @@ def one_cell_gradients(data):
     }
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @given(data=st.data())
 def test_single_step_bptt_is_plain_backprop(rnnbench_backend, dtype, activation, data):
     require(rnnbench_backend, dtype=dtype, activation=activation)
     problem = data.draw(problems(dtype=dtype, activation=activation, max_T=1), label="problem")
     got = bptt(rnnbench_backend, problem)
-    expected_grads = one_cell_gradients(make_data(problem))
-    for name in checked(rnnbench_backend, expected_grads):
-        expected = expected_grads[name]
+    for name, expected in one_cell_gradients(make_data(problem)).items():
         call = BPTT_CALL.format(a=activation, k=None)
         expect_close(
             rnnbench_backend,
@@ -78,111 +74,133 @@ def test_single_step_bptt_is_plain_backprop(rnnbench_backend, dtype, activation,
         )
 
 
+@cases
 @given(data=st.data())
-def test_split_sequence_carries_state_and_adjoint(rnnbench_backend, dtype, activation, data):
-    require(rnnbench_backend, dtype=dtype, activation=activation)
-    problem = data.draw(problems(dtype=dtype, activation=activation, min_T=2), label="problem")
+def test_split_sequence_carries_state_and_adjoint(rnnbench_backend, dtype, cell, activation, data):
+    """Running [0, split) then [split, T) from the state reached (every part of it) gives
+    the same states; the second run's dL/dh0 (and dL/dc0) fed as cotangents of the first
+    run's last state give the same gradients and adjoints."""
+    require(rnnbench_backend, dtype=dtype, activation=activation, cell=cell)
+    problem = data.draw(
+        problems(dtype=dtype, activation=activation, min_T=2, cell=cell), label="problem"
+    )
     split = data.draw(cut_points(problem.T), label="split")
     i = load(rnnbench_backend, problem)
-    a = activation
-    hs = rnnbench_backend.to_numpy(rnnbench_backend.unroll(i.params, i.xs, i.h0, activation=a))
-    first = rnnbench_backend.unroll(i.params, i.xs[:split], i.h0, activation=a)
-    second = rnnbench_backend.unroll(i.params, i.xs[split:], first[split - 1], activation=a)
-    joined = np.concatenate([rnnbench_backend.to_numpy(first), rnnbench_backend.to_numpy(second)])
-    expect_close(rnnbench_backend, problem, f"hs split at {split}", "unroll", joined, hs)
+    a, n, np_ = activation, rnnbench_backend.to_native, rnnbench_backend.to_numpy
+    full_states = rnnbench_backend.states(i.params, i.xs, i.h0, activation=a, **i.state0)
+    first = rnnbench_backend.states(i.params, i.xs[:split], i.h0, activation=a, **i.state0)
+    middle = {f"{name[0]}0": value[split - 1] for name, value in first.items() if name != "hs"}
+    second = rnnbench_backend.states(
+        i.params, i.xs[split:], first["hs"][split - 1], activation=a, **middle
+    )
+    for name, value in full_states.items():
+        joined = np.concatenate([np_(first[name]), np_(second[name])])
+        expect_close(
+            rnnbench_backend, problem, f"{name} split at {split}", "unroll", joined, np_(value)
+        )
 
     full = rnnbench_backend.grads_to_numpy(
-        rnnbench_backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=a)
+        rnnbench_backend.bptt(i.params, i.xs, i.h0, i.dhs, activation=a, **i.state0)
     )
-    late = rnnbench_backend.bptt(
-        i.params, i.xs[split:], first[split - 1], i.dhs[split:], activation=a
-    )
-    carried = rnnbench_backend.to_numpy(i.dhs).copy()
-    carried[split - 1] += rnnbench_backend.to_numpy(late.h0)
-    early = rnnbench_backend.bptt(
-        i.params, i.xs[:split], i.h0, rnnbench_backend.to_native(carried[:split]), activation=a
-    )
-    early, late = rnnbench_backend.grads_to_numpy(early), rnnbench_backend.grads_to_numpy(late)
-    for name in ("W_xh", "W_hh", "b"):
-        summed = getattr(early, name) + getattr(late, name)
-        expect_close(
-            rnnbench_backend, problem, f"split dL/d{name}", name, summed, getattr(full, name)
+    late = rnnbench_backend.grads_to_numpy(
+        rnnbench_backend.bptt(
+            i.params, i.xs[split:], first["hs"][split - 1], i.dhs[split:], activation=a, **middle
         )
-    expect_close(rnnbench_backend, problem, "split dL/dh0", "h0", early.h0, full.h0)
-    for name in checked(rnnbench_backend, ("xs", "hs")):
-        joined = np.concatenate([getattr(early, name), getattr(late, name)])
-        expect_close(
-            rnnbench_backend, problem, f"split dL/d{name}", name, joined, getattr(full, name)
+    )
+    carried = np_(i.dhs).copy()
+    carried[split - 1] += late.h0
+    extra = {}
+    if "c0" in late:
+        dcs = np.zeros_like(carried[:split])
+        dcs[-1] = late.c0
+        extra = {"dcs": n(dcs)}
+    early = rnnbench_backend.grads_to_numpy(
+        rnnbench_backend.bptt(
+            i.params, i.xs[:split], i.h0, n(carried[:split]), activation=a, **i.state0, **extra
         )
+    )
+    names = checked_names(rnnbench_backend, cell)
+    for name in i.params:
+        summed = early[name] + late[name]
+        expect_close(rnnbench_backend, problem, f"split dL/d{name}", name, summed, full[name])
+    for name in (n0 for n0 in ("h0", "c0") if n0 in names):
+        expect_close(rnnbench_backend, problem, f"split dL/d{name}", name, early[name], full[name])
+    for name in (s for s in ("xs", "hs", "cs") if s in names):
+        joined = np.concatenate([early[name], late[name]])
+        expect_close(rnnbench_backend, problem, f"split dL/d{name}", name, joined, full[name])
 
 
+@cases
 @given(data=st.data())
-def test_batch_gradient_is_sum_of_example_gradients(rnnbench_backend, dtype, activation, data):
-    require(rnnbench_backend, dtype=dtype, activation=activation)
-    problem = data.draw(problems(dtype=dtype, activation=activation), label="problem")
+def test_batch_gradient_is_sum_of_example_gradients(
+    rnnbench_backend, dtype, cell, activation, data
+):
+    require(rnnbench_backend, dtype=dtype, activation=activation, cell=cell)
+    problem = data.draw(problems(dtype=dtype, activation=activation, cell=cell), label="problem")
     d = make_data(problem)
     full = bptt(rnnbench_backend, problem)
     n = rnnbench_backend.to_native
-    params = Params(n(d.W_xh), n(d.W_hh), n(d.b))
-    singles = [
-        rnnbench_backend.grads_to_numpy(
-            rnnbench_backend.bptt(
-                params,
-                n(d.xs[:, j : j + 1]),
-                n(d.h0[j : j + 1]),
-                n(d.dhs[:, j : j + 1]),
-                activation=activation,
-            )
+    params = Params(**{name: n(value) for name, value in d.params.items()})
+
+    def example(j: int) -> dict:
+        state0 = {} if d.c0 is None else {"c0": n(d.c0[j : j + 1])}
+        grads = rnnbench_backend.bptt(
+            params,
+            n(d.xs[:, j : j + 1]),
+            n(d.h0[j : j + 1]),
+            n(d.dhs[:, j : j + 1]),
+            activation=activation,
+            **state0,
         )
-        for j in range(problem.B)
-    ]
-    for name in ("W_xh", "W_hh", "b"):
-        summed = np.sum([getattr(g, name) for g in singles], axis=0)
+        return rnnbench_backend.grads_to_numpy(grads)
+
+    singles = [example(j) for j in range(problem.B)]
+    for name in d.params:
+        summed = np.sum([g[name] for g in singles], axis=0)
         expect_close(
-            rnnbench_backend, problem, f"batch-summed dL/d{name}", name, summed, getattr(full, name)
+            rnnbench_backend, problem, f"batch-summed dL/d{name}", name, summed, full[name]
         )
-    batch_axis = {"h0": 0, "xs": 1, "hs": 1}
-    for name in checked(rnnbench_backend, batch_axis):
-        stacked = np.concatenate([getattr(g, name) for g in singles], axis=batch_axis[name])
+    axes = {"h0": 0, "c0": 0, "xs": 1, "hs": 1, "cs": 1}
+    for name in (k for k in checked_names(rnnbench_backend, cell) if k in axes):
+        stacked = np.concatenate([g[name] for g in singles], axis=axes[name])
         expect_close(
-            rnnbench_backend, problem, f"per-example dL/d{name}", name, stacked, getattr(full, name)
+            rnnbench_backend, problem, f"per-example dL/d{name}", name, stacked, full[name]
         )
 
 
+@cases
 @given(data=st.data())
-def test_truncation_at_or_beyond_seq_len_is_full_bptt(rnnbench_backend, dtype, activation, data):
-    require(rnnbench_backend, dtype=dtype, activation=activation, truncation=True)
-    problem = data.draw(problems(dtype=dtype, activation=activation), label="problem")
+def test_truncation_at_or_beyond_seq_len_is_full_bptt(
+    rnnbench_backend, dtype, cell, activation, data
+):
+    require(rnnbench_backend, dtype=dtype, activation=activation, truncation=True, cell=cell)
+    problem = data.draw(problems(dtype=dtype, activation=activation, cell=cell), label="problem")
     k = data.draw(st.integers(min_value=problem.T, max_value=problem.T + 3), label="truncate")
     full, truncated = bptt(rnnbench_backend, problem), bptt(rnnbench_backend, problem, truncate=k)
-    for name in checked(rnnbench_backend, GRADIENTS):
-        value = getattr(truncated, name)
+    for name, value in truncated.items():
         call = BPTT_CALL.format(a=activation, k=k)
         expect_close(
-            rnnbench_backend,
-            problem,
-            f"k={k} dL/d{name}",
-            name,
-            value,
-            getattr(full, name),
-            call=call,
+            rnnbench_backend, problem, f"k={k} dL/d{name}", name, value, full[name], call=call
         )
 
 
+@cases
 @given(data=st.data())
-def test_truncation_is_exactly_zero_beyond_the_window(rnnbench_backend, dtype, activation, data):
-    require(rnnbench_backend, dtype=dtype, activation=activation, truncation=True)
+def test_truncation_is_exactly_zero_beyond_the_window(
+    rnnbench_backend, dtype, cell, activation, data
+):
+    require(rnnbench_backend, dtype=dtype, activation=activation, truncation=True, cell=cell)
     problem = data.draw(
-        problems(dtype=dtype, activation=activation, min_T=2, cotangent="last"), label="problem"
+        problems(dtype=dtype, activation=activation, min_T=2, cotangent="last", cell=cell),
+        label="problem",
     )
     k = data.draw(cut_points(problem.T), label="truncate")
     g = bptt(rnnbench_backend, problem, truncate=k)
     where = reproduction(rnnbench_backend, problem, BPTT_CALL.format(a=activation, k=k))
     beyond = problem.T - k
-    assert not np.any(g.xs[:beyond]), f"dL/dx_t non-zero beyond window k={k}\n{where}"
-    assert not np.any(g.h0), f"dL/dh0 non-zero with k={k} < T\n{where}"
-    if not rnnbench_backend.provides_adjoints:
-        return
-    assert not np.any(g.hs[:beyond]), f"dL/dh_t non-zero beyond window k={k}\n{where}"
-    if activation != "relu":  # relu may zero an in-window adjoint legitimately
+    for name in (s for s in ("hs", "cs", "xs") if s in g):
+        assert not np.any(g[name][:beyond]), f"dL/d{name} non-zero beyond window k={k}\n{where}"
+    for name in (s for s in ("h0", "c0") if s in g):
+        assert not np.any(g[name]), f"dL/d{name} non-zero with k={k} < T\n{where}"
+    if activation != "relu" and "hs" in g:  # relu may zero an in-window adjoint legitimately
         assert np.all(np.any(g.hs[beyond:] != 0, axis=(1, 2))), f"window empty\n{where}"

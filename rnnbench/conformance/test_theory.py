@@ -43,7 +43,7 @@ def check_exact_decay(backend, problem):
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(data=st.data())
 def test_identity_orthogonal_decay_is_exactly_alpha_power(rnnbench_backend, dtype, data):
-    require(rnnbench_backend, dtype=dtype, activation="identity", adjoints=True)
+    require(rnnbench_backend, dtype=dtype, activation="identity", adjoint="hs")
     problem = data.draw(
         problems(dtype=dtype, activation="identity", init=st.just("orthogonal"), cotangent="last"),
         label="problem",
@@ -54,7 +54,7 @@ def test_identity_orthogonal_decay_is_exactly_alpha_power(rnnbench_backend, dtyp
 @pytest.mark.parametrize("alpha", [0.9, 1.0, 1.1])
 def test_exact_decay_over_a_long_sequence(rnnbench_backend, alpha):
     """alpha below, at and above 1 over 120 steps, in float64."""
-    require(rnnbench_backend, dtype="float64", activation="identity", adjoints=True)
+    require(rnnbench_backend, dtype="float64", activation="identity", adjoint="hs")
     problem = Problem(
         T=120,
         B=2,
@@ -75,7 +75,7 @@ def test_exact_decay_over_a_long_sequence(rnnbench_backend, alpha):
 @given(data=st.data())
 def test_adjoints_obey_pascanu_bound(rnnbench_backend, dtype, activation, data):
     """||dL/dh_(T-k)|| <= (gamma * s)**k ||dL/dh_T||, gamma = sup|f'|, s = ||W_hh||_2."""
-    require(rnnbench_backend, dtype=dtype, activation=activation, adjoints=True)
+    require(rnnbench_backend, dtype=dtype, activation=activation, adjoint="hs")
     problem = data.draw(
         problems(dtype=dtype, activation=activation, cotangent="last").map(
             lambda p: p.with_(alpha=p.alpha * 4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rnnbench.cells import CELL_NAMES
 from rnnbench.reference import reference_backend
 from rnnbench.tolerances import tolerance
 from rnnbench.train import TrainConfig, loss_trajectory
@@ -21,10 +22,20 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_training_follows_the_reference_loss_trajectory(rnnbench_backend, dtype, variant):
-    backend = rnnbench_backend
-    activation = "tanh" if "tanh" in backend.activations else sorted(backend.activations)[0]
-    require(backend, dtype=dtype, activation=activation, truncation=variant == "truncated")
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_training_follows_the_reference_loss_trajectory(rnnbench_backend, cell, dtype, variant):
+    activation = (
+        "tanh"
+        if "tanh" in rnnbench_backend.activations
+        else sorted(rnnbench_backend.activations)[0]
+    )
+    require(
+        rnnbench_backend,
+        dtype=dtype,
+        activation=activation,
+        truncation=variant == "truncated",
+        cell=cell,
+    )
     config = TrainConfig(
         task="adding",
         lag=6,
@@ -35,14 +46,16 @@ def test_training_follows_the_reference_loss_trajectory(rnnbench_backend, dtype,
         lr=0.5,
         dtype=dtype,
         seed=11,
+        cell=cell,
         **VARIANTS[variant],
     )
     expected = loss_trajectory(reference_backend(), config.with_(dtype="float64"), STEPS)
-    got = loss_trajectory(backend, config, STEPS)
+    got = loss_trajectory(rnnbench_backend, config, STEPS)
     error = np.abs(got - expected) / np.abs(expected)
     tol = tolerance(dtype, config.lag * STEPS)
     assert np.all(error <= tol), (
-        f"loss trajectory of {backend.name!r} ({variant}, {dtype}) leaves the reference's at "
-        f"step {int(np.argmax(~(error <= tol)))}: relative errors {error.tolist()} > {tol:.1e}\n"
+        f"loss trajectory of {rnnbench_backend.name!r} ({variant}, {dtype}) leaves the "
+        f"reference's at step {int(np.argmax(~(error <= tol)))}: relative errors "
+        f"{error.tolist()} > {tol:.1e}\n"
         f"  config: {config!r}"
     )

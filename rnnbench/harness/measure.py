@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnnbench import validation
-from rnnbench.cells import bptt_flops, forward_flops
+from rnnbench.cells import bptt_flops, forward_flops, get_cell
 from rnnbench.errors import OutputError
 from rnnbench.harness import memory, statistics, timing
 from rnnbench.interface import Backend, Inputs
@@ -49,7 +49,7 @@ def backend_outputs(backend: Backend, inputs: Inputs, data: ProblemData) -> Back
     forward, _ = timing.backend_calls(backend, inputs, problem.activation)
     with np.errstate(all="ignore"):
         peak, grads = memory.bptt_peak(backend, inputs, problem.activation)
-        validation.check_grads(backend, grads, shapes, problem.dtype)
+        validation.check_grads(backend, grads, get_cell(problem.cell), shapes, problem.dtype)
         hs = forward()
         validation.check_output(backend, "unroll", "hs", hs, shapes["unroll"], problem.dtype)
         outputs = {"unroll": backend.to_numpy(hs), **dict(backend.grads_to_numpy(grads).items())}
@@ -60,19 +60,26 @@ def backend_outputs(backend: Backend, inputs: Inputs, data: ProblemData) -> Back
 
 def output_shapes(data: ProblemData) -> dict[str, tuple[int, ...]]:
     """The shape of every output of a backend on ``data``: "unroll" (T, B, H) and every
-    gradient by its Grads name."""
-    hs = data.dhs.shape
-    params = {name: getattr(data, name).shape for name in ("W_xh", "W_hh", "b")}
-    return {"unroll": hs, **params, "h0": data.h0.shape, "xs": data.xs.shape, "hs": hs}
+    gradient of the problem's cell by its Grads name."""
+    cell = get_cell(data.problem.cell)
+    T, B, H = data.dhs.shape
+    return {
+        "unroll": (T, B, H),
+        **{name: data.params[name].shape for name in cell.param_names},
+        **dict.fromkeys(cell.initial_names, (B, H)),
+        "xs": data.xs.shape,
+        **dict.fromkeys(cell.adjoint_names, (T, B, H)),
+    }
 
 
 def check_inputs_unchanged(backend: Backend, inputs: Inputs, data: ProblemData) -> None:
     """OutputError naming the first of the backend's native ``inputs`` whose values are no
     longer those of ``data``: the backend changed an argument in place."""
-    native = {"W_xh": inputs.params.W_xh, "W_hh": inputs.params.W_hh, "b": inputs.params.b}
-    native |= {"xs": inputs.xs, "h0": inputs.h0, "dhs": inputs.dhs}
+    native = {**inputs.params, "xs": inputs.xs, "h0": inputs.h0, "dhs": inputs.dhs}
+    native |= inputs.state0
+    expected = data.arrays()
     for name, array in native.items():
-        if not np.array_equal(backend.to_numpy(array), getattr(data, name)):
+        if not np.array_equal(backend.to_numpy(array), expected[name]):
             raise OutputError(f"the backend changed its input {name} in place")
 
 
@@ -84,7 +91,7 @@ def agreement_rows(
     allowed = tolerance(dtype, T)
     rows = []
     for quantity, expected in reference.outputs.items():
-        if result.outputs[quantity] is None:  # hs of a backend that declares no adjoints
+        if quantity not in result.outputs:  # an adjoint the backend declares missing
             continue
         error = normwise_error(result.outputs[quantity], expected, reference.scales[quantity])
         rows.append(

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from rnnbench.cells import forward_flops
+from rnnbench.cells import forward_flops, get_cell
 from rnnbench.interface import Backend, Inputs
 from rnnbench.presets import Size
 
@@ -107,13 +107,13 @@ def backend_calls(
     backend: Backend, inputs: Inputs, activation: str
 ) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """Zero-argument forward (``unroll``) and BPTT calls on already-native inputs."""
-    p, xs, h0, dhs = inputs.params, inputs.xs, inputs.h0, inputs.dhs
+    p, xs, h0, dhs, state0 = inputs.params, inputs.xs, inputs.h0, inputs.dhs, inputs.state0
 
     def forward() -> Any:
-        return backend.unroll(p, xs, h0, activation=activation)
+        return backend.unroll(p, xs, h0, activation=activation, **state0)
 
     def bptt() -> Any:
-        return backend.bptt(p, xs, h0, dhs, activation=activation)
+        return backend.bptt(p, xs, h0, dhs, activation=activation, **state0)
 
     return forward, bptt
 
@@ -244,10 +244,11 @@ def gemm_rate(size: Size, dtype: str, *, budget_s: float = 0.25) -> GemmRate:
     each product back to back for about ``budget_s`` seconds (the machine's rate, which
     other load can only lower)."""
     rng = np.random.default_rng(0)
+    G = get_cell(size.cell).n_gates  # the gated cells' GEMMs are G*H wide
     h = rng.standard_normal((size.B, size.H)).astype(dtype)
-    w_hh = rng.standard_normal((size.H, size.H)).astype(dtype)
+    w_hh = rng.standard_normal((size.H, G * size.H)).astype(dtype)
     x = rng.standard_normal((size.T * size.B, size.D)).astype(dtype)
-    w_xh = rng.standard_normal((size.D, size.H)).astype(dtype)
+    w_xh = rng.standard_normal((size.D, G * size.H)).astype(dtype)
     recurrent_s = _seconds_per_call(lambda: h @ w_hh, budget_s)
     projection_s = _seconds_per_call(lambda: x @ w_xh, budget_s)
     bound_s = size.T * recurrent_s + projection_s

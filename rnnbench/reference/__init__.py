@@ -34,7 +34,7 @@ import numpy as np
 from rnnbench import validation
 from rnnbench.interface import Backend, Grads
 from rnnbench.problems import ProblemData
-from rnnbench.reference import elman
+from rnnbench.reference import algorithms, gru, lstm
 from rnnbench.reference.backend import ReferenceBackend
 from rnnbench.tolerances import error_scales
 
@@ -46,18 +46,20 @@ __all__ = [
     "reference_hs",
     "reference_outputs",
     "reference_scales",
+    "reference_states",
 ]
 
 
 @dataclass(frozen=True)
 class ReferenceOutputs:
-    """The float64 reference on one problem: forward states hs (T, B, H), every gradient,
-    and the error scale of each result (``tolerances.error_scales``: "unroll" and every
-    ``Grads`` name)."""
+    """The float64 reference on one problem: forward states hs (T, B, H) (and cs for the
+    LSTM), every gradient, and the error scale of each result ("unroll" and every ``Grads``
+    name; see ``reference_scales``)."""
 
     hs: np.ndarray
     grads: Grads[np.ndarray]
     scales: dict[str, float]
+    cs: np.ndarray | None = None
 
     @property
     def outputs(self) -> dict[str, np.ndarray]:
@@ -70,41 +72,63 @@ def reference_backend() -> Backend[np.ndarray]:
     return ReferenceBackend()
 
 
+def reference_states(data: ProblemData) -> dict[str, np.ndarray]:
+    """{"hs"} (and "cs" for the LSTM), (T, B, H) each, float64: the reference's forward
+    states on ``data`` upcast."""
+    ref = ReferenceBackend()
+    i = ref.load(data.astype("float64"))
+    return ref.states(i.params, i.xs, i.h0, activation=data.problem.activation, **i.state0)
+
+
 def reference_hs(data: ProblemData) -> np.ndarray:
     """hs (T, B, H), float64: the reference's forward states on ``data`` upcast."""
-    ref = ReferenceBackend()
-    inputs = ref.load(data.astype("float64"))
-    return ref.unroll(inputs.params, inputs.xs, inputs.h0, activation=data.problem.activation)
+    return reference_states(data)["hs"]
 
 
 def reference_grads(data: ProblemData, truncate: int | None = None) -> Grads[np.ndarray]:
-    """Every gradient of the reference on ``data`` upcast, float64: W_xh (D, H), W_hh (H, H),
-    b (H,), h0 (B, H), xs (T, B, D) and the adjoints hs (T, B, H)."""
+    """Every gradient of the reference on ``data`` upcast, float64 (names and shapes as
+    ``Grads``; elman: W_xh (D, H), W_hh (H, H), b (H,), h0 (B, H), xs (T, B, D) and the
+    adjoints hs (T, B, H))."""
     ref = ReferenceBackend()
     i = ref.load(data.astype("float64"))
     return ref.bptt(
-        i.params, i.xs, i.h0, i.dhs, activation=data.problem.activation, truncate=truncate
+        i.params,
+        i.xs,
+        i.h0,
+        i.dhs,
+        activation=data.problem.activation,
+        truncate=truncate,
+        **i.state0,
     )
 
 
 def reference_scales(
     data: ProblemData, hs: np.ndarray, grads: Grads[np.ndarray]
 ) -> dict[str, float]:
-    """The error scale of every reference result (``tolerances.error_scales`` on ``data``
-    upcast), from its ``hs`` (T, B, H) and ``grads``: "unroll" and every Grads name."""
-    return error_scales(data.astype("float64"), hs, grads)
+    """The error scale of every reference result on ``data`` upcast, from its ``hs``
+    (T, B, H) and ``grads``: "unroll" and every Grads name. Elman: ``tolerances.error_scales``;
+    a gated cell: its module's ``error_scales`` (the same rule, with its own terms)."""
+    data64 = data.astype("float64")
+    cell = data.problem.cell
+    if cell == "elman":
+        return error_scales(data64, hs, grads)
+    module = lstm if cell == "lstm" else gru
+    return module.error_scales(data64.params, data64.arrays(), dict(grads.items()))
 
 
 def reference_outputs(data: ProblemData, truncate: int | None = None) -> ReferenceOutputs:
     """hs, every gradient and their error scales on ``data`` upcast: what ``reference_hs``,
-    ``reference_grads`` and ``reference_scales`` give, with one conversion and one forward."""
+    ``reference_grads`` and ``reference_scales`` give, with one conversion."""
     data64 = data.astype("float64")
     ref = ReferenceBackend()
     i = ref.load(data64)
     activation = data.problem.activation
     validation.check_truncate(ref, truncate)
-    hs = ref.unroll(i.params, i.xs, i.h0, activation=activation)
+    states = ref.states(i.params, i.xs, i.h0, activation=activation, **i.state0)
     grads = Grads(
-        **elman.gradients(ref.ops, i.params, i.xs, i.h0, i.dhs, activation, truncate, hs=hs)
+        **algorithms.gradients(
+            ref.ops, i.params, i.xs, i.h0, i.dhs, activation, truncate, **i.state0
+        )
     )
-    return ReferenceOutputs(hs, grads, error_scales(data64, hs, grads))
+    scales = reference_scales(data64, states["hs"], grads)
+    return ReferenceOutputs(states["hs"], grads, scales, states.get("cs"))

@@ -20,7 +20,12 @@ GLOSSARY: dict[str, str] = {
     "D": "input width",
     "H": "hidden width",
     "dtype": "precision of the run; in decay_summary.csv the curve's (float64 for the reference)",
-    "activation": "cell activation f: tanh, relu, sigmoid or identity",
+    "activation": "cell activation f: tanh, relu, sigmoid or identity (gated cells: tanh)",
+    "cell": "the recurrent cell: elman, lstm or gru (docs/cells.md)",
+    "state": "decay tables: the state part whose adjoint the curve is, h (dL/dh_t) or c (the "
+    "LSTM's dL/dc_t)",
+    "gate_bias": "added to the LSTM forget-gate or GRU update-gate bias",
+    "cells": "the cells a backend declares",
     # speed.csv
     "phase": "`forward` (one `unroll` call), `bptt` (one `bptt` call: forward + BPTT) or "
     "`backward` (bptt minus forward of the same round)",

@@ -275,7 +275,8 @@ def decay_markdown(tables: dict[str, list[Row]], record: Row) -> str:
         )
     else:
         verdict = "Curves that disagree with the float64 reference: " + "; ".join(
-            f"{r['source']} {r['activation']} alpha={r['alpha']:g} "
+            f"{r['source']} {r.get('cell', 'elman')} dL/d{r.get('state', 'h')} "
+            f"{r['activation']} alpha={r['alpha']:g} "
             f"({r['error_vs_reference']:.3g} > {r['tolerance']:.3g})"
             for r in disagreeing
         )
@@ -283,13 +284,17 @@ def decay_markdown(tables: dict[str, list[Row]], record: Row) -> str:
         [
             "## Gradient decay\n",
             _image(record, "gradient decay", "decay.png"),
-            "Each curve is ||dL/dh_(T-k)|| / ||dL/dh_T|| against k for a loss on the last step "
-            "only, with W_hh = alpha * Q (Q orthogonal, every singular value alpha). On the log "
-            "axis a straight line is geometric decay or growth; its slope is the fitted rate. "
-            "Dotted: theory, exactly alpha^k for the identity activation, Pascanu's upper bound "
-            "(gamma*alpha)^k for tanh (gamma = 1) and sigmoid (gamma = 1/4). Thick pale: the "
-            "float64 reference. A curve ends with an x where the backend's own dtype overflowed "
-            "or underflowed; the status column gives the k.\n",
+            "Each curve is ||dL/dh_(T-k)|| / ||dL/dh_T|| (for the LSTM also dL/dc, the "
+            "carousel) against k for a loss on the last step only, with recurrent weights "
+            "alpha * Q (Q orthogonal, every singular value alpha; one such block per gate). "
+            "On the log axis a straight line is geometric decay or growth; its slope is the "
+            "fitted rate. Dotted: theory, exactly alpha^k for the identity activation, "
+            "Pascanu's upper bound (gamma*alpha)^k for tanh (gamma = 1) and sigmoid "
+            "(gamma = 1/4); the gated cells have no closed form at random weights. Thick pale: "
+            "the float64 reference. Panels side by side at the same alpha show whether gates "
+            "keep the gradient alive (a flatter curve than the elman cell's). A curve ends "
+            "with an x where the backend's own dtype overflowed or underflowed; the status "
+            "column gives the k.\n",
             verdict + "\n",
             markdown_table(summary, DECAY_SUMMARY_COLUMNS) + "\n",
         ]

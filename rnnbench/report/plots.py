@@ -112,32 +112,31 @@ def plot_ratios(rows: Sequence[Row], threshold: float, path: Path) -> Path:
 
 
 def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Path:
-    """||dL/dh_(T-k)|| / ||dL/dh_T|| against k on a log axis, a panel per activation, a colour
-    per alpha: theory dotted, the float64 reference thick and pale, each backend thin; an x
-    marks where a backend's curve ends by overflow or underflow (overflows are labelled
-    with their k). ``curves``: rows (source,
-    activation, alpha, k, ratio, valid); ``summary``: rows (source, activation, alpha,
-    status, last_valid_k)."""
+    """||dL/ds_(T-k)|| / ||dL/ds_T|| against k on a log axis, a panel per cell and activation
+    (and per state part s, h or c, for the LSTM; ``curve_panel``), a colour per alpha:
+    theory dotted where there is one, the float64 reference thick and pale, each backend
+    thin; an x marks where a backend's curve ends by overflow or underflow (overflows are
+    labelled with their k). ``curves``: rows (source, cell, state, activation, alpha, k,
+    ratio, valid); ``summary``: rows (source, cell, state, activation, alpha, status,
+    last_valid_k). Rows without cell and state are the elman cell's dL/dh."""
     plt = _pyplot()
     from matplotlib.lines import Line2D
 
-    activations = list(dict.fromkeys(r["activation"] for r in curves))
+    panels = list(dict.fromkeys(curve_panel(r) for r in curves))
     alphas = sorted({r["alpha"] for r in curves})
     sources = list(dict.fromkeys(r["source"] for r in curves))
     backends = [s for s in sources if s not in (THEORY, REFERENCE)]
     colours = {a: plt.cm.viridis(i / max(1, len(alphas) - 1) * 0.85) for i, a in enumerate(alphas)}
     styles = ["-", "--", "-.", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (10, 3, 2, 3))]
-    fig, axes = plt.subplots(
-        1, len(activations), figsize=(5.2 * len(activations), 4.8), squeeze=False
-    )
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.8), squeeze=False)
     series = _group_curves(curves)
     ks_all = {r["k"] for r in curves}
-    for ax, activation in zip(axes[0], activations, strict=True):
+    for ax, panel in zip(axes[0], panels, strict=True):
         lowest, highest = math.inf, 0.0
         for alpha in alphas:
             colour = colours[alpha]
             for source in sources:
-                ks, ratios = series.get((source, activation, alpha), ([], []))
+                ks, ratios = series.get((source, panel, alpha), ([], []))
                 if not ks:
                     continue
                 if source == THEORY:
@@ -150,8 +149,8 @@ def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Pat
                     lowest, highest = min(lowest, min(ratios)), max(highest, max(ratios))
         last_k = 0
         for alpha in alphas:
-            ends = _curve_ends(summary, series, activation, alpha, backends)
-            for ks, _ in series_for(series, backends, activation, alpha):
+            ends = _curve_ends(summary, series, panel, alpha, backends)
+            for ks, _ in series_for(series, backends, panel, alpha):
                 last_k = max(last_k, ks[-1])
             for (kind, k_first, k_last), (k, ratio) in ends.items():
                 ax.plot(k, ratio, "x", color="crimson", ms=9, mew=2)
@@ -175,8 +174,9 @@ def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Pat
                 10.0 ** (math.ceil(math.log10(max(highest, 1.0))) + 1),
             )
         ax.set_xlabel("k (steps back from the last step T)")
-        ax.set_ylabel("||dL/dh_(T-k)|| / ||dL/dh_T|| (log)")
-        ax.set_title(f"activation = {activation}")
+        state = "c" if panel.endswith("dL/dc") else "h"
+        ax.set_ylabel(f"||dL/d{state}_(T-k)|| / ||dL/d{state}_T|| (log)")
+        ax.set_title(panel)
         ax.grid(which="major", alpha=0.3)
     handles = [Line2D([], [], color=colours[a], lw=2, label=f"alpha = {a:g}") for a in alphas]
     handles.append(Line2D([], [], color="grey", ls=":", lw=1.6, label="theory"))
@@ -190,8 +190,8 @@ def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Pat
     dtypes = sorted({r["dtype"] for r in summary if r["source"] in backends})
     fig.suptitle(
         f"Gradient decay ({', '.join(dtypes) or 'no backend'}, T = {len(ks_all)}), "
-        "W_hh = alpha * Q with Q orthogonal; theory: alpha^k (identity), "
-        "Pascanu's bound (gamma*alpha)^k (others)",
+        "recurrent weights alpha * Q (Q orthogonal, per gate); theory: alpha^k (identity), "
+        "Pascanu's bound (gamma*alpha)^k (elman tanh, sigmoid); none for gated cells",
         fontsize=10,
     )
     return _save(fig, path, right=1 - 1.3 / fig.get_figwidth())
@@ -200,32 +200,30 @@ def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Pat
 def series_for(
     series: dict[tuple, tuple[list[int], list[float]]],
     sources: Sequence[str],
-    activation: str,
+    panel: str,
     alpha: float,
 ) -> list[tuple[list[int], list[float]]]:
-    """The (k, ratio) series of ``sources`` for one activation and alpha that have points."""
-    found = [series.get((s, activation, alpha)) for s in sources]
+    """The (k, ratio) series of ``sources`` for one panel and alpha that have points."""
+    found = [series.get((s, panel, alpha)) for s in sources]
     return [f for f in found if f and f[0]]
 
 
 def _curve_ends(
     summary: Sequence[Row],
     series: dict[tuple, tuple[list[int], list[float]]],
-    activation: str,
+    panel: str,
     alpha: float,
     backends: Sequence[str],
 ) -> dict[tuple[str, int, int], tuple[int, float]]:
-    """Where the backends' curves of one activation and alpha end by overflow or underflow:
+    """Where the backends' curves of one panel and alpha end by overflow or underflow:
     (kind, first k, last k) -> the point of the earliest end, one entry per kind."""
     by_kind: dict[str, list[tuple[int, int, float]]] = {}
     for row in summary:
-        if (row["activation"], row["alpha"]) != (activation, alpha) or row[
-            "source"
-        ] not in backends:
+        if (curve_panel(row), row["alpha"]) != (panel, alpha) or row["source"] not in backends:
             continue
         for kind, column in (("overflowed", "overflow_k"), ("underflowed", "underflow_k")):
             k = row.get(column)
-            points = series.get((row["source"], activation, alpha))
+            points = series.get((row["source"], panel, alpha))
             if row["status"].startswith(kind) and k is not None and points:
                 ks, ratios = points
                 by_kind.setdefault(kind, []).append((int(k), ks[-1], ratios[-1]))
@@ -238,14 +236,23 @@ def _curve_ends(
 
 
 def _group_curves(curves: Sequence[Row]) -> dict[tuple, tuple[list[int], list[float]]]:
-    """(source, activation, alpha) -> (k, ratio) over the valid points."""
+    """(source, panel, alpha) -> (k, ratio) over the valid points."""
     series: dict[tuple, tuple[list[int], list[float]]] = {}
     for r in curves:
         if r["valid"]:
-            ks, ratios = series.setdefault((r["source"], r["activation"], r["alpha"]), ([], []))
+            ks, ratios = series.setdefault((r["source"], curve_panel(r), r["alpha"]), ([], []))
             ks.append(r["k"])
             ratios.append(r["ratio"])
     return series
+
+
+def curve_panel(row: Row) -> str:
+    """The panel of a decay row: "elman tanh" (one per activation), "lstm dL/dh",
+    "lstm dL/dc", "gru dL/dh"; a row without a cell is the elman cell's."""
+    cell = row.get("cell") or "elman"
+    if cell == "elman":
+        return f"elman {row['activation']}"
+    return f"{cell} dL/d{row.get('state') or 'h'}"
 
 
 def plot_training(losses: Sequence[Row], outcomes: Sequence[Row], path: Path) -> Path:

@@ -222,6 +222,8 @@ def worst_agreement(rows: Sequence[Row]) -> dict[tuple[str, str], Row]:
 
 DECAY_SUMMARY_COLUMNS = [
     "source",
+    "cell",
+    "state",
     "activation",
     "alpha",
     "status",
