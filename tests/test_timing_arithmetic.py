@@ -320,6 +320,12 @@ def test_no_units_no_rounds():
     assert (rounds.samples, rounds.order, rounds.failed) == ({}, [], {})
 
 
+def test_a_unit_without_counts_is_refused():
+    units = {"a": lambda: 0.25, "b": lambda: 0.25, "c": lambda: 0.25}
+    with pytest.raises(ValueError, match=r"^interleaved_rounds: no .* for units \['a', 'c'\]$"):
+        timing.interleaved_rounds(units, {"b": (1, 0)})
+
+
 def test_the_collector_is_paused_through_the_rounds():
     seen = []
     timing.interleaved_rounds({"a": lambda: seen.append(gc.isenabled()) or 0.25}, {"a": (2, 1)})
