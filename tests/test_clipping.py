@@ -22,10 +22,13 @@ def _gradients(dtype: str) -> st.SearchStrategy[list[np.ndarray]]:
 
 
 def _common_factor(clipped: list[np.ndarray], grads: list[np.ndarray]) -> float:
-    """The single factor s with clipped == s * grads for every array (asserted)."""
+    """The single factor s with clipped == s * grads for every array (asserted). Its sums
+    are exact (``math.fsum``) over terms >= 0 (clipped entries keep their sign), so s is off
+    by a few float64 roundings whatever the number of entries; ``np.dot`` would add one per
+    entry."""
     flat_c = np.concatenate([np.ravel(c).astype(np.float64) for c in clipped])
     flat_g = np.concatenate([np.ravel(g).astype(np.float64) for g in grads])
-    factor = float(np.dot(flat_c, flat_g) / np.dot(flat_g, flat_g))
+    factor = math.fsum(flat_c * flat_g) / math.fsum(flat_g * flat_g)
     eps = max(np.finfo(g.dtype).eps for g in grads)
     scale = float(np.max(np.abs(flat_g)))
     np.testing.assert_allclose(flat_c, factor * flat_g, rtol=0, atol=4 * eps * scale * factor)

@@ -192,8 +192,11 @@ def interleaved_rounds(
     calls, as ``planned_calls`` gives them: the untimed warm-up rounds come first, and a unit
     with fewer timed calls than others sits out the last rounds. A unit that raises is
     recorded in ``failed`` and takes no further part. The garbage collector is paused
-    throughout; ``seed`` seeds the shuffles.
+    throughout; ``seed`` seeds the shuffles. ValueError if a unit has no count.
     """
+    missing = [key for key in units if key not in counts]
+    if missing:
+        raise ValueError(f"interleaved_rounds: no (timed, warm-up) counts for units {missing}")
     rng = random.Random(seed)
     failed: dict[K, Exception] = {}
     samples: dict[K, list[float | None]] = {key: [] for key in units}
