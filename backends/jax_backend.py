@@ -298,11 +298,12 @@ class JaxBackend(Backend[Any]):
     ) -> int | None:
         """Temporaries plus outputs (less outputs aliased to arguments) of the compiled BPTT
         program for these inputs, from XLA's memory analysis (None if XLA gives none)."""
-        p = inputs.params
-        args = (p.W_xh, p.W_hh, p.b, inputs.xs, inputs.h0, inputs.dhs)
-        k = self._window(truncate, inputs.xs.shape[0])
-        with self._x64(p.W_xh):
-            compiled, _ = self._executable(_bptt_program, activation, k, args)
+        i = inputs
+        static = (i.params.cell.name, activation)
+        args = (*i.params.values(), i.xs, i.h0, *i.state0.values(), i.dhs)
+        k = self._window(truncate, i.xs.shape[0])
+        with self._x64(i.xs):
+            compiled, _ = self._executable(_bptt_program, static, k, args)
         stats = compiled.memory_analysis()
         if stats is None:
             return None

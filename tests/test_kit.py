@@ -216,9 +216,9 @@ def test_xfail_file_is_strict_and_matches_parametrized_cases(plugins):
     stale line warns; patterns pick cases by their parameters, brackets included."""
     xfails = plugins.path / "xfails.txt"
     xfails.write_text(
-        "wrong-shape test_unroll_matches_reference[*float32-tanh]  # flattens its states\n"
+        "wrong-shape test_unroll_matches_reference[*float32-elman-tanh]  # flattens its states\n"
         "wrong-shape test_bptt_matches_reference  # flattens its adjoints\n"
-        "numpy test_unroll_matches_reference[numpy-float32-tanh]  # stale: it passes\n"
+        "numpy test_unroll_matches_reference[numpy-float32-elman-tanh]  # stale: it passes\n"
         "numpy test_no_such_property\n"
     )
     backends = ("--rnnbench-backend=numpy", "--rnnbench-backend=wrong-shape")
@@ -227,11 +227,11 @@ def test_xfail_file_is_strict_and_matches_parametrized_cases(plugins):
     text = output(result)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert re.search(
-        r"FAILED .*test_unroll_matches_reference\[numpy-float32-tanh\].*XPASS\(strict\).*"
+        r"FAILED .*test_unroll_matches_reference\[numpy-float32-elman-tanh\].*XPASS\(strict\).*"
         r"expected to fail by .*xfails.txt: stale: it passes",
         text,
     ), text
-    assert re.search(r"XFAIL .*test_bptt_matches_reference\[wrong-shape-float32-tanh\]", text)
+    assert re.search(r"XFAIL .*test_bptt_matches_reference\[wrong-shape-float32-elman-tanh\]", text)
     assert "UnmatchedRuleWarning" in text and "'numpy test_no_such_property'" in text
 
 
@@ -293,7 +293,7 @@ def test_hanging_backend_fails_under_its_name_without_hanging_the_suite(plugins)
     )
     for test in ("test_bptt_matches_reference", "test_truncated_bptt_matches_reference"):
         assert re.search(
-            rf"FAILED .*{test}\[sleeps-in-bptt-float32-tanh\] - .*BackendTimeoutError: "
+            rf"FAILED .*{test}\[sleeps-in-bptt-float32-elman-tanh\] - .*BackendTimeoutError: "
             + re.escape(hung),
             text,
         ), text
