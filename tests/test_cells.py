@@ -12,6 +12,7 @@ from rnnbench.cells import (
     CELL_NAMES,
     CELLS,
     DEFAULT_CELL,
+    Cell,
     bptt_flops,
     cell_of_params,
     check_activation,
@@ -47,6 +48,11 @@ def test_parameter_shapes_for_d_4_and_h_5(name, shapes):
     assert cell.shapes(D=4, H=5) == shapes
     assert list(cell.shapes(D=4, H=5)) == list(shapes)  # in the cell's order
     assert cell.param_names == tuple(shapes)
+
+
+def test_a_shape_symbol_kh_is_k_times_h_for_any_k():
+    wide = Cell("wide", (("W", ("D", "12H")), ("b", ("H",))), ("h",))
+    assert wide.shapes(D=2, H=3) == {"W": (2, 36), "b": (3,)}
 
 
 @pytest.mark.parametrize(

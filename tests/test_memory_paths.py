@@ -1,5 +1,6 @@
 """Which peak-memory method a call gets, without a GPU: ``bptt_peak`` with and without the
-backend's own figure, and torch's CUDA statistics on a fake ``torch`` module."""
+backend's own figure, and torch's CUDA statistics on a fake ``torch`` module; the calls
+``backend_calls`` makes, which both memory and timing measure."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from rnnbench.harness import memory
+from rnnbench.harness.timing import backend_calls
 from rnnbench.interface import Inputs, Params
 
 
@@ -24,8 +26,9 @@ class FakeBackend:
         self.calls.append(("bptt", params, xs, h0, dhs, activation, state0))
         return np.ones(1 << 16)  # 512 KiB
 
-    def unroll(self, *args, **kwargs):
-        raise AssertionError("bptt_peak measures bptt only")
+    def unroll(self, params, xs, h0, *, activation, **state0):
+        self.calls.append(("unroll", params, xs, h0, activation, state0))
+        return "hs"
 
     def bptt_memory_bytes(self, inputs, *, activation):
         self.calls.append(("bptt_memory_bytes", inputs, activation))
@@ -46,7 +49,7 @@ def test_the_backends_own_figure_is_taken_as_an_int_after_one_synchronized_call(
     measured, grads = memory.bptt_peak(backend, inputs, "relu")
     assert measured == memory.PeakMemory(peak, "xla-memory-analysis")
     assert type(measured.peak_bytes) is int
-    kinds = [call[0] for call in backend.calls]
+    kinds = [call[0] for call in backend.calls]  # no unroll: bptt only
     assert kinds == ["bptt_memory_bytes", "bptt", "synchronize"]
     assert backend.calls[0][1:] == (inputs, "relu")
     _, params, xs, h0, dhs, activation, state0 = backend.calls[1]
@@ -64,6 +67,17 @@ def test_without_the_backends_figure_numpy_arrays_are_traced():
     assert 8 << 16 <= measured.peak_bytes < (8 << 16) + (1 << 16)
     assert [call[0] for call in backend.calls] == ["bptt_memory_bytes", "bptt", "synchronize"]
     assert backend.calls[1][6] == {} and backend.calls[2][1] is grads
+
+
+@pytest.mark.parametrize("c0", [None, np.zeros((1, 3))])
+def test_backend_calls_hand_every_input_and_the_c_state_to_both_calls(c0):
+    backend, inputs = FakeBackend(None), _inputs(c0)
+    forward, bptt = backend_calls(backend, inputs, "sigmoid")
+    assert backend.calls == []  # nothing is called yet
+    assert forward() == "hs" and bptt().shape == (1 << 16,)
+    state0 = {} if c0 is None else {"c0": c0}
+    assert backend.calls[0] == ("unroll", inputs.params, inputs.xs, inputs.h0, "sigmoid", state0)
+    assert backend.calls[1][2:] == (inputs.xs, inputs.h0, inputs.dhs, "sigmoid", state0)
 
 
 # -- torch on a CUDA device, faked -------------------------------------------------------------

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
 import pytest
 
@@ -155,3 +158,77 @@ def test_astype_casts_every_array_and_the_problem_and_keeps_the_values(cell):
         assert array.dtype == np.float64
         assert np.array_equal(array, data.arrays()[name].astype(np.float64))
     assert data.xs.dtype == np.float32  # the original keeps its dtype
+
+
+# -- the gated cells' draws and gate_bias --------------------------------------------------------
+def _gated_draws(cell: str, gate_bias: float) -> dict[str, np.ndarray]:
+    """make_data's arrays for T = B = D = H = 1 and alpha = 2.5, from the seed by hand, in the
+    order drawn: W_x (G draws), G one-entry W_h blocks times alpha, the biases (G draws each,
+    times 0.1, the second gate of the first bias shifted by gate_bias), xs, 0.5 h0, dhs and
+    0.5 c0 (LSTM) last."""
+    G, biases = {"lstm": (4, ["b"]), "gru": (3, ["b_x", "b_h"])}[cell]
+    z = iter(np.random.default_rng(7).standard_normal(2 * G + len(biases) * G + 4))
+    drawn = {"W_x": np.array([[next(z) for _ in range(G)]])}
+    drawn["W_h"] = np.array([[2.5 * next(z) for _ in range(G)]])
+    for name in biases:
+        drawn[name] = np.array([0.1 * next(z) for _ in range(G)])
+    drawn[biases[0]][1] += gate_bias
+    drawn["xs"], drawn["h0"], drawn["dhs"] = next(z), 0.5 * next(z), next(z)
+    if cell == "lstm":
+        drawn["c0"] = 0.5 * next(z)
+    return drawn
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("gate_bias", [0.0, 1.5])
+def test_gated_draws_come_in_a_fixed_order_with_fixed_scales(cell, gate_bias):
+    problem = Problem(T=1, B=1, D=1, H=1, seed=7, alpha=2.5, cell=cell, gate_bias=gate_bias)
+    arrays = make_data(problem).arrays()
+    expected = _gated_draws(cell, gate_bias)
+    assert sorted(arrays) == sorted(expected)
+    for name, value in expected.items():
+        assert np.array_equal(arrays[name].ravel(), np.ravel(value)), name
+
+
+@pytest.mark.parametrize(("cell", "shifted"), [("lstm", "b"), ("gru", "b_x")])
+def test_gate_bias_shifts_only_the_second_gate_of_the_first_bias(cell, shifted):
+    plain = make_data(Problem(T=2, B=2, D=3, H=4, cell=cell))
+    biased = make_data(Problem(T=2, B=2, D=3, H=4, cell=cell, gate_bias=1.5))
+    for name, array in biased.arrays().items():
+        expected = plain.arrays()[name].copy()
+        if name == shifted:
+            expected[4:8] += 1.5
+        assert np.array_equal(array, expected), name
+
+
+@pytest.mark.parametrize("gate_bias", [float("nan"), float("inf"), "1", None])
+def test_gate_bias_must_be_a_finite_number(gate_bias):
+    message = f"Problem.gate_bias must be a finite number, got {gate_bias!r}"
+    with pytest.raises(InputError) as refused:
+        Problem(cell="lstm", gate_bias=gate_bias)
+    assert str(refused.value) == message
+
+
+def test_gate_bias_is_refused_for_the_elman_cell_only():
+    with pytest.raises(InputError) as refused:
+        Problem(gate_bias=1.0)
+    assert str(refused.value) == "Problem.gate_bias is for the gated cells; the elman cell has none"
+    assert Problem(gate_bias=0).gate_bias == 0
+    assert Problem(cell="gru", gate_bias=-2).gate_bias == -2
+
+
+# -- ProblemData's attributes --------------------------------------------------------------------
+def test_parameters_read_as_attributes_and_unknown_names_are_named():
+    data = make_data(Problem(T=1, B=1, D=1, H=1, cell="gru"))
+    assert data.b_h is data.params["b_h"]
+    with pytest.raises(AttributeError) as missing:
+        data.W_xh  # noqa: B018 - the elman cell's name
+    assert str(missing.value) == "ProblemData has no array 'W_xh'"
+
+
+def test_problem_data_copies_and_pickles():
+    """copy and pickle look attributes up before ``params`` is set."""
+    data = make_data(Problem(T=1, B=1, D=1, H=1, cell="lstm"))
+    for twin in (copy.copy(data), copy.deepcopy(data), pickle.loads(pickle.dumps(data))):
+        assert twin.problem == data.problem
+        assert all(np.array_equal(twin.arrays()[k], a) for k, a in data.arrays().items())

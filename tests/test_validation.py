@@ -17,6 +17,7 @@ from rnnbench.validation import (
     C_REQUIRED,
     DIMENSIONS,
     SHAPES,
+    _fits,
     check_call,
     check_data,
     check_truncate,
@@ -85,6 +86,29 @@ def test_the_elman_cell_takes_any_declared_activation_and_one_step_is_enough():
     seq = {"xs": np.zeros((1, B, D)), "h0": np.zeros((B, H))}
     assert check_call(_backend(), _params(), "relu", **seq) is None
     assert check_call(_backend(), _params(), "relu", **_step()) is None  # no T in a cell call
+
+
+@pytest.mark.parametrize("cell", ["elman", "lstm", "gru"])
+def test_sizes_of_one_pass(cell):
+    params = Params(**{name: np.zeros(shape) for name, shape in CELLS[cell].shapes(1, 1).items()})
+    arrays = {"xs": np.zeros((1, 1, 1)), "h0": np.zeros((1, 1)), "dhs": np.zeros((1, 1, 1))}
+    if cell == "lstm":
+        arrays["c0"] = np.zeros((1, 1))
+    assert check_call(_backend(), params, "tanh", **arrays) is None
+
+
+@pytest.mark.parametrize(
+    ("shape", "fits", "sizes"),
+    [
+        ((2, 36), True, {"D": 2, "H": 3}),  # a factor of two digits: "12H"
+        ((2, 35), False, {"D": 2}),  # not a multiple of 12
+        ((2, 36, 1), False, {}),
+    ],
+)
+def test_a_shape_symbol_kh_is_k_times_h_for_any_k(shape, fits, sizes):
+    fixed: dict[str, int] = {}
+    assert _fits(("D", "12H"), shape, fixed) is fits
+    assert fixed == sizes  # H = 36 / 12 where it fitted
 
 
 def test_the_shape_tables():

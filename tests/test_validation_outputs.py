@@ -50,7 +50,8 @@ def test_type_names_carry_their_module_unless_builtin(kind, name):
 @pytest.mark.parametrize(
     ("value", "device"),
     [
-        (np.zeros(1), "cpu"),  # NumPy arrays have no device: the CPU
+        (np.zeros(1), "cpu"),
+        (SimpleNamespace(), "cpu"),  # no device (NumPy before 2.0): the CPU
         (SimpleNamespace(device="cpu"), "cpu"),
         (SimpleNamespace(device=SimpleNamespace(type="cuda")), "cuda"),  # torch
         (SimpleNamespace(device=SimpleNamespace(platform="gpu")), "cuda"),  # JAX
@@ -137,6 +138,24 @@ def test_an_output_names_each_thing_wrong_with_it(value, device, problem):
     backend = _backend(device=device)
     with _raises(OutputError, f"cell returned h_t with {problem}"):
         check_output(backend, "cell", "h_t", value, (T, B, H), "float64")
+
+
+class DeviceArray:
+    """A native array of a fake accelerator backend: shape, dtype and a torch-like device."""
+
+    def __init__(self, device: str) -> None:
+        self.shape, self.dtype = (T, B, H), "float32"
+        self.device = SimpleNamespace(type=device)
+
+
+@pytest.mark.parametrize(("on", "backend_on"), [("cuda", "cpu"), ("cpu", "cuda")])
+def test_an_output_on_another_device_names_both(on, backend_on):
+    backend = _backend(native=DeviceArray, device=backend_on)
+    with _raises(OutputError, f"unroll returned hs with device {on}, expected {backend_on}"):
+        check_output(backend, "unroll", "hs", DeviceArray(on), (T, B, H), "float32")
+    assert (
+        check_output(backend, "unroll", "hs", DeviceArray(backend_on), (T, B, H), "float32") is None
+    )
 
 
 # -- check_grads ---------------------------------------------------------------------------------
