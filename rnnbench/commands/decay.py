@@ -20,7 +20,7 @@ import numpy as np
 from rnnbench import decay
 from rnnbench.cells import CELL_NAMES, get_cell
 from rnnbench.commands import options
-from rnnbench.commands.session import Tables, run_session, settings_record
+from rnnbench.commands.session import Tables, output_options, run_session, settings_record
 from rnnbench.harness.guard import BackendRunner
 from rnnbench.harness.machine import available_memory_bytes
 from rnnbench.harness.progress import Progress
@@ -119,11 +119,7 @@ def execute(args: argparse.Namespace) -> int:
         count_tasks=lambda n_backends: task_count(settings, n_backends),
         measure=measure,
         write=write_decay,
-        quiet=args.quiet,
-        out=args.out,
-        device=args.device,
-        threads=args.threads,
-        clean_partial=args.clean_partial,
+        **output_options(args),
     )
     print(text_table(finished.tables["decay_summary"], DECAY_SUMMARY_COLUMNS))
     print(f"results: {finished.folder}")

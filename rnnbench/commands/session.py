@@ -8,6 +8,7 @@ Failures of one backend are recorded in status rows and the command goes on with
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -172,6 +173,13 @@ def report_leftovers(out: str, *, clean: bool) -> None:
             f"{names} (remove them with --clean-partial)",
             file=sys.stderr,
         )
+
+
+def output_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``run_session`` that come straight from the command line's
+    shared options (``options.add_output_options``, ``--device``, ``--threads``)."""
+    names = ("quiet", "out", "device", "threads", "clean_partial")
+    return {name: getattr(args, name) for name in names}
 
 
 def settings_record(settings: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Mapping, Sequence
 
 from rnnbench.commands import options
-from rnnbench.commands.session import Tables, run_session
+from rnnbench.commands.session import Tables, output_options, run_session
 from rnnbench.errors import InputError
 from rnnbench.harness.progress import Progress
 from rnnbench.interface import Backend
@@ -87,11 +87,7 @@ def execute(args: argparse.Namespace) -> int:
         count_tasks=lambda n_backends: len(scenarios) * n_backends,
         measure=measure,
         write=write_train,
-        quiet=args.quiet,
-        out=args.out,
-        device=args.device,
-        threads=args.threads,
-        clean_partial=args.clean_partial,
+        **output_options(args),
     )
     print(text_table(finished.tables["train_outcomes"], ["scenario", "backend", "outcome"]))
     print(f"results: {finished.folder}")

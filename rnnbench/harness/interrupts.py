@@ -65,15 +65,17 @@ def checkpoint() -> None:
 
 
 @contextmanager
-def deferred() -> Iterator[None]:
-    """Signals arriving in the block are recorded, not raised; ``checkpoint()`` follows it."""
+def deferred(*, check: bool = True) -> Iterator[None]:
+    """Signals arriving in the block are recorded, not raised; ``checkpoint()`` follows it
+    unless ``check`` is False (cleanup that must finish; the signal stays recorded)."""
     previous = _state.deferring
     _state.deferring = True
     try:
         yield
     finally:
         _state.deferring = previous
-    checkpoint()
+    if check:
+        checkpoint()
 
 
 @contextmanager

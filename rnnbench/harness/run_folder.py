@@ -47,15 +47,16 @@ def new_run_folder(root: str | os.PathLike[str], command: str) -> Iterator[RunFo
     """
     runs = Path(root) / RUNS_DIR
     started = time.strftime("%Y%m%d-%H%M%S")
-    try:
-        runs.mkdir(parents=True, exist_ok=True)
-        partial = runs / f"{PARTIAL_PREFIX}{command}-{os.getpid()}-{secrets.token_hex(4)}"
-        partial.mkdir()
-    except OSError as exc:
-        raise ResultsFolderError(f"cannot write results under {runs}: {_reason(exc)}") from exc
+    partial = runs / f"{PARTIAL_PREFIX}{command}-{os.getpid()}-{secrets.token_hex(4)}"
     folder = RunFolder(partial)
     published = None
-    try:
+    try:  # from before the folder exists: a signal at any point leaves nothing behind
+        try:
+            runs.mkdir(parents=True, exist_ok=True)
+            partial.mkdir()
+        except OSError as exc:
+            reason = _reason(exc)
+            raise ResultsFolderError(f"cannot write results under {runs}: {reason}") from exc
         yield folder
         with interrupts.deferred():  # a signal now is acted on after the rename
             interrupts.checkpoint()
@@ -63,7 +64,8 @@ def new_run_folder(root: str | os.PathLike[str], command: str) -> Iterator[RunFo
         folder.path, folder.complete = published, True
     finally:
         if not folder.complete:
-            shutil.rmtree(published or partial, ignore_errors=True)
+            with interrupts.deferred(check=False):  # a second signal must not stop the cleanup
+                shutil.rmtree(published or partial, ignore_errors=True)
 
 
 def leftover_partials(root: str | os.PathLike[str]) -> list[Path]:

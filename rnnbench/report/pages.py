@@ -38,9 +38,7 @@ SUMMARY_SOURCES = (
 
 def write_run(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
     """Everything `rnnbench run` writes: a CSV per table, run.json, report.md, the plots."""
-    for name, rows in tables.items():
-        write_csv(folder / f"{name}.csv", rows)
-    write_json(folder / "run.json", record)
+    write_data(folder, "run", record, tables)
     if tables["speed"] and _drawn(record):
         plot_speed(tables["speed"], folder / "speed.png")
     if tables.get("decay_curves") and _drawn(record):
@@ -48,11 +46,16 @@ def write_run(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
     write_text(folder / "report.md", run_markdown(record, tables))
 
 
-def write_decay(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
-    """Everything `rnnbench decay` writes."""
+def write_data(folder: Path, command: str, record: Row, tables: dict[str, list[Row]]) -> None:
+    """A CSV per table and the command's JSON record (``<command>.json``)."""
     for name, rows in tables.items():
         write_csv(folder / f"{name}.csv", rows)
-    write_json(folder / "decay.json", record)
+    write_json(folder / f"{command}.json", record)
+
+
+def write_decay(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
+    """Everything `rnnbench decay` writes."""
+    write_data(folder, "decay", record, tables)
     if tables["decay_curves"] and _drawn(record):
         plot_decay(tables["decay_curves"], tables["decay_summary"], folder / "decay.png")
     text = [
@@ -66,9 +69,7 @@ def write_decay(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None
 
 def write_train(folder: Path, record: Row, tables: dict[str, list[Row]]) -> None:
     """Everything `rnnbench train` writes."""
-    for name, rows in tables.items():
-        write_csv(folder / f"{name}.csv", rows)
-    write_json(folder / "train.json", record)
+    write_data(folder, "train", record, tables)
     if tables["train_outcomes"] and _drawn(record):
         plot_training(tables["train_losses"], tables["train_outcomes"], folder / "train.png")
     shows = {r["scenario"]: r["shows"] for r in tables["train_outcomes"]}
