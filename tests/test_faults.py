@@ -200,6 +200,22 @@ def test_leftover_partials_are_reported_then_cleaned(tmp_path, capsys):
     assert not dead.exists() and live.exists()
 
 
+def test_compare_reports_and_cleans_leftover_partials_too(tmp_path, capsys):
+    run = tmp_path / "a"
+    assert main(["run", "--backend", "numpy", *TINY, "--out", str(run)]) == 0
+    (folder,) = (run / "runs").iterdir()
+    out = tmp_path / "out"
+    dead = out / "runs" / ".partial-run-999999999-0bad"
+    dead.mkdir(parents=True)
+    capsys.readouterr()
+    compare = ["compare", str(folder), str(folder), "--out", str(out)]
+    assert main(compare) == 0
+    assert "partial folder(s) of killed runs" in one_line(capsys.readouterr().err)
+    assert main([*compare, "--clean-partial"]) == 0
+    assert "removed 1 partial folder(s)" in one_line(capsys.readouterr().err)
+    assert not dead.exists()
+
+
 # -- signals, sent to a real process ------------------------------------------------------------
 def start_run(out: Path, backend: str) -> subprocess.Popen:
     command = [
