@@ -141,6 +141,17 @@ def test_a_misbehaving_backend_is_its_own_failure(table_run, backend, expected, 
         assert second.status == expected
 
 
+def test_the_kit_names_a_tuple_returned_for_grads():
+    """The kit says what is wrong, as `rnnbench run` does (it used to fail inside its own
+    membership test with NumPy's 'truth value of an array is ambiguous')."""
+    from rnnbench.conformance.test_agreement import check_gradients
+
+    backend = fault_plugins.TupleBackend()
+    problem = Problem(T=3, B=2, D=2, H=3, dtype="float32")
+    with pytest.raises(AssertionError, match=r"^bptt returned tuple, expected rnnbench\.Grads"):
+        check_gradients(backend, problem, truncate=None)
+
+
 def test_sys_exit_outside_a_backend_call_is_one_line_and_exit_1(tmp_path, capsys, faulty):
     code = main(["run", "--backend", "fault-exits-early", *TINY, "--out", str(tmp_path)])
     assert code == 1
