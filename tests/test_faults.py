@@ -169,8 +169,8 @@ def test_sys_exit_outside_a_backend_call_is_one_line_and_exit_1(tmp_path, capsys
         (["--size", "1,0,1,1"], "size B must be an integer >= 1"),
     ],
 )
-def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, args, message):
-    os.chdir(tmp_path)
+def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
     assert main(["run", "--backend", "numpy", *args, "--quiet"]) == 2
     assert message in one_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []
