@@ -123,6 +123,8 @@ def test_the_table_run_fails_with_one_line_naming_every_fault(table_run):
     for backend, row_status, message in TABLE:
         assert f"{backend} T=6 B=2 D=3 H=4: {row_status} (" in line
         assert message in line
+        assert f"{backend} T=5 B=1 D=2 H=3" not in line  # the other size only counted
+    assert line.count("and 1 more failed task(s) (status.csv)") == len(TABLE)
     assert seconds < fault_plugins.SLEEP_S + 15  # the sleeping backend did not hold it up
     assert (status[status.backend == "numpy"].status == "ok").all()
 

@@ -180,9 +180,10 @@ def execute(args: argparse.Namespace) -> int:
             print(f"{row['backend']} {row['size']}: {row['status']}: {row['message']}")
     overhead = finished.record["harness_overhead"]
     print(
-        f"\nharness overhead vs a bare timing loop (numpy BPTT at {OVERHEAD_SIZE.label}): "
-        f"{overhead['fraction'] * 100:+.2f} % measured, of which the harness's fixed cost is "
-        f"{overhead['fixed_s'] * 1e6:.2f} us per call ({overhead['fixed_fraction'] * 100:.4f} %)"
+        f"\nharness overhead: {overhead['fixed_s'] * 1e6:.2f} us per timed call "
+        f"({overhead['fixed_fraction'] * 100:.4f} % of a numpy BPTT call at "
+        f"{OVERHEAD_SIZE.label}); that call timed by the harness and by a bare loop, "
+        f"interleaved, differed by {overhead['fraction'] * 100:+.2f} % (machine noise)"
         f"\nwall time {finished.record['wall_time_s']:.1f} s"
     )
     machine = finished.record["machine"]

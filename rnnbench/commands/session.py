@@ -70,13 +70,21 @@ class Finished:
     selection: list[Selected]
 
     def exit_code(self) -> int:
-        """EXIT_FAILED (with a one-line reason on stderr) if anything failed, else EXIT_OK."""
-        problems = [
-            f"{r['backend']} {r['task']}: {r['status']}".strip()
-            + (f" ({r['message']})" if r["message"] else "")
-            for r in self.tables["status"]
-            if r["status"] in ("failed", "disagrees")
-        ]
+        """EXIT_FAILED (with a one-line reason on stderr) if anything failed, else EXIT_OK.
+        The line gives each backend's first failed task in full and counts its others (the
+        status table has them all)."""
+        failed = [r for r in self.tables["status"] if r["status"] in ("failed", "disagrees")]
+        by_backend: dict[str, list[Row]] = {}
+        for row in failed:
+            by_backend.setdefault(row["backend"], []).append(row)
+        problems = []
+        for rows in by_backend.values():
+            first = rows[0]
+            text = f"{first['backend']} {first['task']}: {first['status']}".strip()
+            text += f" ({first['message']})" if first["message"] else ""
+            if len(rows) > 1:
+                text += f" and {len(rows) - 1} more failed task(s) (status.csv)"
+            problems.append(text)
         problems += [
             f"{s.name}: not available"
             for s in self.selection
