@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"rnnbench.commands.{name}")
         sub = subparsers.add_parser(
             module.NAME,
-            help=module.SUMMARY,
+            help=module.SUMMARY.replace("%", "%%"),  # argparse %-formats help, not descriptions
             description=module.SUMMARY,
             epilog=EXIT_CODES,
             formatter_class=HelpFormatter,

@@ -91,6 +91,9 @@ def test_help_explains_every_option(capsys):
             for option in action.option_strings:
                 assert option in text
         assert "exit codes" in text
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in commands)
 
 
 def test_backends_lists_every_backend_with_its_availability(capsys):
