@@ -48,8 +48,11 @@ def dtype_name(array: Any) -> str:
 DIMENSIONS: dict[str, str] = {"B": "batch", "D": "input size", "H": "hidden size"}
 
 
-def type_name(kind: type) -> str:
-    """'numpy.ndarray', 'torch.Tensor', 'jax.Array', 'tuple'."""
+def type_name(kind: type | tuple[type, ...]) -> str:
+    """'numpy.ndarray', 'torch.Tensor', 'jax.Array', 'tuple'; the types of a tuple joined by
+    ' or ' (``Backend.native_type`` may return several)."""
+    if isinstance(kind, tuple):
+        return " or ".join(type_name(one) for one in kind)
     module = kind.__module__
     return kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"
 

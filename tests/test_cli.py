@@ -84,6 +84,9 @@ def test_help_explains_every_option(capsys):
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     assert set(commands) == {"run", "compare", "decay", "train", "backends"}
+    assert main(["--help"]) == 0  # a '%' in a command's summary once broke it
+    text = capsys.readouterr().out
+    assert all(name in text for name in commands)
     for name, sub in commands.items():
         assert main([name, "--help"]) == 0
         text = capsys.readouterr().out

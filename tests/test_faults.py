@@ -141,6 +141,17 @@ def test_a_misbehaving_backend_is_its_own_failure(table_run, backend, expected, 
         assert second.status == expected
 
 
+def test_the_kit_names_a_tuple_returned_for_grads():
+    """The kit says what is wrong, as `rnnbench run` does (it used to fail inside its own
+    membership test with NumPy's 'truth value of an array is ambiguous')."""
+    from rnnbench.conformance.test_agreement import check_gradients
+
+    backend = fault_plugins.TupleBackend()
+    problem = Problem(T=3, B=2, D=2, H=3, dtype="float32")
+    with pytest.raises(AssertionError, match=r"^bptt returned tuple, expected rnnbench\.Grads"):
+        check_gradients(backend, problem, truncate=None)
+
+
 def test_sys_exit_outside_a_backend_call_is_one_line_and_exit_1(tmp_path, capsys, faulty):
     code = main(["run", "--backend", "fault-exits-early", *TINY, "--out", str(tmp_path)])
     assert code == 1
@@ -158,8 +169,8 @@ def test_sys_exit_outside_a_backend_call_is_one_line_and_exit_1(tmp_path, capsys
         (["--size", "1,0,1,1"], "size B must be an integer >= 1"),
     ],
 )
-def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, args, message):
-    os.chdir(tmp_path)
+def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
     assert main(["run", "--backend", "numpy", *args, "--quiet"]) == 2
     assert message in one_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []
@@ -198,6 +209,22 @@ def test_leftover_partials_are_reported_then_cleaned(tmp_path, capsys):
     )
     assert "removed 1 partial folder(s)" in one_line(capsys.readouterr().err)
     assert not dead.exists() and live.exists()
+
+
+def test_compare_reports_and_cleans_leftover_partials_too(tmp_path, capsys):
+    run = tmp_path / "a"
+    assert main(["run", "--backend", "numpy", *TINY, "--out", str(run)]) == 0
+    (folder,) = (run / "runs").iterdir()
+    out = tmp_path / "out"
+    dead = out / "runs" / ".partial-run-999999999-0bad"
+    dead.mkdir(parents=True)
+    capsys.readouterr()
+    compare = ["compare", str(folder), str(folder), "--out", str(out)]
+    assert main(compare) == 0
+    assert "partial folder(s) of killed runs" in one_line(capsys.readouterr().err)
+    assert main([*compare, "--clean-partial"]) == 0
+    assert "removed 1 partial folder(s)" in one_line(capsys.readouterr().err)
+    assert not dead.exists()
 
 
 # -- signals, sent to a real process ------------------------------------------------------------

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnnbench.commands import options
-from rnnbench.commands.session import fail
+from rnnbench.commands.session import fail, report_leftovers
 from rnnbench.errors import InputError
 from rnnbench.harness import statistics
 from rnnbench.harness.measure import SPEED_PHASES, phase_samples
@@ -216,6 +216,7 @@ def execute(args: argparse.Namespace) -> int:
         "compared": rows,
         "not_compared": skipped,
     }
+    report_leftovers(args.out, clean=args.clean_partial)
     with new_run_folder(args.out, NAME) as folder:
         write_compare(folder.path, record)
     shown = {

@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=options.size,
         default=defaults.size,
         metavar="T,B,D,H",
-        help="problem size (default: T=1000 B=1 D=64 H=64)",
+        help=f"problem size (default: {defaults.size.label})",
     )
     parser.add_argument(
         "--cell",

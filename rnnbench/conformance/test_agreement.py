@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rnnbench.interface import Grads
 from rnnbench.problems import Problem, make_data
+from rnnbench.validation import type_name
 
 from .assertions import assert_close
 from .oracle import reference_grads, reference_scales, reference_states
@@ -65,6 +67,8 @@ def check_gradients(backend, problem, truncate):
     reference = reference_grads(problem, truncate)
     scales = reference_scales(problem, truncate)
     call = BPTT_CALL.format(a=problem.activation, k=truncate)
+    kind = type_name(type(grads))
+    assert isinstance(grads, Grads), f"bptt returned {kind}, expected rnnbench.Grads"
     expected_names = checked_names(backend, problem.cell)
     missing = [name for name in expected_names if name not in grads]
     assert not missing, f"bptt returned no {', '.join(missing)} for the {problem.cell} cell"
