@@ -1,4 +1,4 @@
-"""rnnbench: hold backends of one recurrent network to a float64 NumPy reference.
+"""rnnbench: hold backends of recurrent networks (Elman, LSTM, GRU) to a float64 reference.
 
 Importing rnnbench imports NumPy only; a framework is imported when its backend is built.
 """

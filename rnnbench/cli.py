@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``rnnbench`` argument parser with a sub-command per module of rnnbench.commands."""
     parser = Parser(
         prog="rnnbench",
-        description="Benchmark backends of one recurrent network against a float64 NumPy "
-        "reference: speed, agreement, memory, gradient decay and a training demo.",
+        description="Benchmark backends of recurrent networks (Elman, LSTM, GRU) against a "
+        "float64 NumPy reference: speed, agreement, memory, gradient decay and a training demo.",
         epilog=EXIT_CODES,
     )
     parser.add_argument(

@@ -76,7 +76,7 @@ class Float32DowncastBackend(ReferenceBackend):
 
 
 def _swap_blocks(array, H: int):
-    """The i and f blocks (the first two H-wide blocks of the last axis) exchanged."""
+    """The first two H-wide blocks of the last axis exchanged (LSTM: i, f; GRU: r, z)."""
     out = array.copy()
     out[..., :H], out[..., H : 2 * H] = array[..., H : 2 * H], array[..., :H]
     return out
@@ -87,13 +87,14 @@ class SwappedGateOrderBackend(ReferenceBackend):
     (consistent with itself: forward and gradients agree, the layout is wrong)."""
 
     name = "mutant-swapped-gate-order"
+    swapped_cell = "lstm"
 
     def _swapped(self, params):
-        if params.cell.name != "lstm":
+        if params.cell.name != self.swapped_cell:
             return params, lambda g: g
         H = params.W_h.shape[0]
-        swapped = params.replace(**{k: _swap_blocks(params[k], H) for k in ("W_x", "W_h", "b")})
-        names = ("W_x", "W_h", "b")
+        names = tuple(params)  # every parameter of a gated cell has the G*H axis last
+        swapped = params.replace(**{k: _swap_blocks(params[k], H) for k in names})
         return swapped, lambda g: g.replace(**{k: _swap_blocks(g[k], H) for k in names})
 
     def _states(self, params, xs, h0, activation, **state0):
@@ -102,6 +103,13 @@ class SwappedGateOrderBackend(ReferenceBackend):
     def _bptt(self, params, xs, h0, dhs, activation, truncate, **state):
         swapped, back = self._swapped(params)
         return back(super()._bptt(swapped, xs, h0, dhs, activation, truncate, **state))
+
+
+class SwappedGruGatesBackend(SwappedGateOrderBackend):
+    """A GRU that reads its weights in the gate order z, r, n instead of r, z, n."""
+
+    name = "mutant-swapped-gru-gates"
+    swapped_cell = "gru"
 
 
 class DroppedForgetGateGradientBackend(ReferenceBackend):

@@ -14,6 +14,7 @@ import pytest
 from rnnbench_backends.numpy_backend import NumpyBackend
 
 from rnnbench.cli import build_parser, main
+from rnnbench.commands.run import choose_baseline
 from rnnbench.registry import register_backend, unregister_backend
 
 TINY = ["--size", "6,2,3,4", "--repeats", "2", "--warmup", "0", "--quiet"]
@@ -94,6 +95,9 @@ def test_help_explains_every_option(capsys):
             for option in action.option_strings:
                 assert option in text
         assert "exit codes" in text
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in commands)
 
 
 def test_backends_lists_every_backend_with_its_availability(capsys):
@@ -277,6 +281,8 @@ def test_a_name_two_plugins_claim_is_a_warning_and_an_error_when_asked_for(
         (["--repeats", "0"], "must be >= 1"),
         (["--cell", "rnn"], "invalid choice: 'rnn'"),
         (["--cell", "lstm", "--activation", "relu"], "cell 'lstm' uses its fixed gate"),
+        (["--backend", "numpy", "--baseline", "torch"], "--baseline torch: not a backend"),
+        (["--baseline", "nonexistent"], "--baseline nonexistent: not a backend"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
@@ -284,6 +290,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     assert code == 2
     assert message in one_line_error(capsys.readouterr().err)
     assert runs(tmp_path) == []
+
+
+def test_the_baseline_is_numpy_else_the_first_backend_measured():
+    assert choose_baseline(None, None) == "numpy"
+    assert choose_baseline(None, ["torch", "numpy"]) == "numpy"
+    assert choose_baseline(None, ["torch", "jax"]) == "torch"
+    assert choose_baseline("jax", ["torch", "jax"]) == "jax"
 
 
 def test_an_unwritable_results_folder_is_one_line_and_exit_1(tmp_path, capsys):

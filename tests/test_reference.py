@@ -1,5 +1,5 @@
-"""The oracle's truncated BPTT against its definition, and ``reference_outputs`` against the
-three functions it combines."""
+"""The oracle's truncated BPTT against its definition, ``reference_outputs`` against the
+three functions it combines, and the LSTM's c cotangents against finite differences."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rnnbench.interface import Params
 from rnnbench.problems import Problem, make_data
 from rnnbench.reference import (
     elman,
+    lstm,
     reference_grads,
     reference_hs,
     reference_outputs,
@@ -92,3 +93,28 @@ def test_reference_outputs_is_the_three_functions_at_once(dtype, truncate):
 def test_reference_outputs_refuses_a_bad_window():
     with pytest.raises(ValueError, match="truncate must be None or an integer >= 1"):
         reference_outputs(make_data(Problem(T=3)), truncate=0)
+
+
+def test_lstm_c_cotangents_at_every_step_match_central_differences():
+    """L = sum_t <dhs_t, h_t> + <dcs_t, c_t> with dcs non-zero at every step (the kit only
+    ever gives a dcs at the last step): every gradient of the LSTM oracle against central
+    differences along a random direction, in float64."""
+    d = make_data(Problem(T=5, B=2, D=3, H=4, cell="lstm", dtype="float64", seed=4))
+    rng = np.random.default_rng(0)
+    dcs = rng.standard_normal(d.dhs.shape)
+    inputs = {**d.params, "h0": d.h0, "c0": d.c0, "xs": d.xs}
+
+    def loss(a: dict) -> float:
+        params = Params(**{name: a[name] for name in d.params})
+        fwd = lstm.forward(OPS, params, a["xs"], a["h0"], a["c0"])
+        return float(np.sum(d.dhs * fwd.hs) + np.sum(dcs * fwd.cs))
+
+    grads = lstm.gradients(OPS, Params(**d.params), d.xs, d.h0, d.c0, d.dhs, dcs, truncate=None)
+    step = 1e-6
+    for name, value in inputs.items():
+        direction = rng.standard_normal(value.shape)
+        plus = loss({**inputs, name: value + step * direction})
+        minus = loss({**inputs, name: value - step * direction})
+        numeric = (plus - minus) / (2 * step)
+        analytic = float(np.sum(grads[name] * direction))
+        assert abs(numeric - analytic) <= 1e-7 * max(1.0, abs(analytic)), name

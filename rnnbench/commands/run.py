@@ -20,6 +20,7 @@ from rnnbench.cells import CELL_NAMES
 from rnnbench.commands import decay, options
 from rnnbench.commands.run_sweep import RUNNER_CALLS, RunSettings, benchmark
 from rnnbench.commands.session import Tables, output_options, run_session, settings_record
+from rnnbench.errors import InputError
 from rnnbench.harness.guard import BackendRunner
 from rnnbench.harness.machine import available_memory_bytes
 from rnnbench.harness.measure import (
@@ -34,6 +35,7 @@ from rnnbench.harness.timing import (
 from rnnbench.interface import Backend
 from rnnbench.presets import DEFAULT_PRESET, PRESETS, DecaySettings, check_fits
 from rnnbench.problems import DTYPES
+from rnnbench.registry import backend_names
 from rnnbench.report.pages import write_run
 from rnnbench.report.tables import (
     RUN_SUMMARY_COLUMNS,
@@ -112,10 +114,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--baseline",
-        default="numpy",
         metavar="NAME",
         help="backend every other is set against: per size and phase the median of the "
-        f"per-round time ratios with a confidence interval ({METHOD.replace('%', '%%')})",
+        f"per-round time ratios with a confidence interval ({METHOD.replace('%', '%%')}); "
+        "one of the measured backends (default: numpy, or the first --backend without it)",
     )
     parser.add_argument(
         "--isolate",
@@ -145,7 +147,7 @@ def execute(args: argparse.Namespace) -> int:
         warmup=preset.warmup if args.warmup is None else args.warmup,
         budget_s=preset.budget_s if args.max_time is None else args.max_time,
         seed=args.seed,
-        baseline=args.baseline,
+        baseline=choose_baseline(args.baseline, args.backend),
         isolate=args.isolate,
         device=args.device,
         threads=args.threads,
@@ -196,6 +198,20 @@ def execute(args: argparse.Namespace) -> int:
         )
     print(f"results: {finished.folder}")
     return finished.exit_code()
+
+
+def choose_baseline(requested: str | None, selected: list[str] | None) -> str:
+    """The backend the others are set against: ``requested`` (--baseline), else numpy, else
+    the first of ``selected`` (--backend, None: every backend) when numpy is not among them.
+    InputError when ``requested`` is not a backend this run measures."""
+    known = selected or backend_names()
+    if requested is None:
+        return "numpy" if "numpy" in known else known[0]
+    if requested not in known:
+        raise InputError(
+            f"--baseline {requested}: not a backend this run measures ({', '.join(known)})"
+        )
+    return requested
 
 
 def check_settings(settings: RunSettings) -> None:
