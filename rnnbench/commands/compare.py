@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 from rnnbench.commands import options
 from rnnbench.commands.session import fail, report_leftovers
@@ -130,8 +131,8 @@ def _samples_by_key(rows: Sequence[Row]) -> dict[tuple[str, ...], list[float]]:
         forward = [by_phase["forward"].get(i) for i in indices]
         bptt = [by_phase["bptt"].get(i) for i in indices]
         for phase, seconds in phase_samples(forward, bptt).items():
-            timed = [s for s in seconds if s is not None and s > 0]
-            if timed:
+            timed = [s for s in seconds if s is not None]
+            if timed and all(s > 0 for s in timed):  # else too small to split from the noise
                 samples[(*group, phase)] = timed
     return samples
 
@@ -166,8 +167,8 @@ def compare_runs(
                 {
                     **where,
                     "baseline_run": first.name,
-                    "old_ms": 1e3 * _median(old),
-                    "new_ms": 1e3 * _median(new),
+                    "old_ms": 1e3 * median(old),
+                    "new_ms": 1e3 * median(new),
                     "ratio": ratio.ratio,
                     "ci_low": ratio.low,
                     "ci_high": ratio.high,
@@ -176,12 +177,6 @@ def compare_runs(
                 }
             )
     return compared, skipped
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def slowdowns(rows: Sequence[Row], fail_above: float) -> list[Row]:

@@ -193,16 +193,18 @@ def speed_rows(
 def ratio_rows(base: Row, samples: Samples, baseline: str, baseline_samples: Samples) -> list[Row]:
     """Per phase, the backend's time over the baseline's (``statistics.paired_ratio`` of the
     per-round pairs) with its confidence interval. ``samples`` and ``baseline_samples``:
-    per phase, seconds by round (``phase_samples``). A phase with fewer than MIN_PAIRS
-    rounds in which both times are > 0 gets no row."""
+    per phase, seconds by round (``phase_samples``). A phase gets no row with fewer than
+    MIN_PAIRS rounds that timed both, or when a round's time is not > 0 (a backward phase,
+    bptt minus forward, too small to split from the noise: leaving such rounds out would
+    bias the ratio)."""
     rows = []
     for phase in SPEED_PHASES:
         pairs = [
             (a, b)
             for a, b in zip(samples[phase], baseline_samples[phase], strict=True)
-            if a is not None and b is not None and a > 0 and b > 0
+            if a is not None and b is not None
         ]
-        if len(pairs) < MIN_PAIRS:
+        if len(pairs) < MIN_PAIRS or any(a <= 0 or b <= 0 for a, b in pairs):
             continue
         ratio = statistics.paired_ratio([a for a, _ in pairs], [b for _, b in pairs])
         rows.append(
