@@ -184,11 +184,11 @@ def test_ratio_rows_leave_out_a_backward_phase_with_a_round_at_or_below_zero():
     from rnnbench.harness.measure import phase_samples, ratio_rows
 
     base = {"backend": "b", "size": "s"}
-    mine = phase_samples([1.0, 1.0, 1.0], [3.0, 1.0, 3.0])  # backward 2, 0, 2
-    theirs = phase_samples([0.5, 0.5, 0.5], [1.5, 1.5, 1.5])  # backward 1, 1, 1
+    mine = phase_samples([1.0, 1.0, 1.0, 1.0], [3.0, 1.0, 3.0, 3.0])  # backward 2, 0, 2, 2
+    theirs = phase_samples([0.5] * 4, [1.5] * 4)  # backward 1, 1, 1, 1
     rows = {r["phase"]: r for r in ratio_rows(base, mine, "numpy", theirs)}
     assert set(rows) == {"forward", "bptt"}
     assert rows["forward"]["ratio"] == 2.0 and rows["bptt"]["ratio"] == 2.0
-    whole = phase_samples([1.0, 1.0, 1.0], [3.0, 2.0, 3.0])  # backward 2, 1, 2
+    whole = phase_samples([1.0] * 4, [3.0, 2.0, 3.0, 3.0])  # backward 2, 1, 2, 2
     rows = {r["phase"]: r for r in ratio_rows(base, whole, "numpy", theirs)}
-    assert rows["backward"]["ratio"] == 2.0 and rows["backward"]["pairs"] == 3
+    assert rows["backward"]["ratio"] == 2.0 and rows["backward"]["pairs"] == 4
