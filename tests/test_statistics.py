@@ -89,3 +89,13 @@ def test_thread_limit_sets_every_pool_and_says_so(monkeypatch):
         assert all(p["num_threads"] == 1 for p in state["blas_pools"])
     with pytest.raises(ValueError, match="--threads"):
         threads.limit_threads(0)
+
+
+def test_idle_openmp_threads_sleep_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    threads.sleep_when_idle()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert threads.threads_in_force(None)["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    threads.sleep_when_idle()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -22,7 +22,7 @@ from rnnbench.harness.machine import check_device, machine_info
 from rnnbench.harness.progress import Progress
 from rnnbench.harness.record import run_identity
 from rnnbench.harness.run_folder import leftover_partials, new_run_folder, remove_partials
-from rnnbench.harness.threads import limit_threads
+from rnnbench.harness.threads import limit_threads, sleep_when_idle
 from rnnbench.interface import Backend
 from rnnbench.presets import Size
 from rnnbench.registry import backend_names, resolve_backend
@@ -120,6 +120,7 @@ def run_session(
     if no_plots:
         print(f"rnnbench: note: {no_plots}; plots will be skipped", file=sys.stderr)
     report_leftovers(out, clean=clean_partial)
+    sleep_when_idle()
     limit_threads(threads)
     selection = select_backends(backend_names, device)
     limit_threads(threads)  # torch's pool, now that the frameworks are imported
