@@ -53,6 +53,13 @@ class TorchOps:
     def activation(self, name: str, z: Any) -> Any:
         return _activation(self.torch, name, z)
 
+    def activate_(self, name: str, z: Any) -> Any:
+        if name in ("tanh", "sigmoid", "relu"):
+            return getattr(z, f"{name}_")()
+        if name == "identity":
+            return z
+        raise ValueError(f"unknown activation {name!r}")
+
     def empty(self, shape: tuple[int, ...], like: Any) -> Any:
         return self.torch.empty(shape, dtype=like.dtype, device=like.device)
 

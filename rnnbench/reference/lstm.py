@@ -28,50 +28,57 @@ from rnnbench.reference.ops import ArrayOps, NumpyOps
 
 @dataclass(frozen=True)
 class Forward:
-    """The forward pass: hs, cs (T, B, H) and the activated gates (T, B, 4H)."""
+    """The forward pass: hs, cs, tanh(cs) (T, B, H) and the activated gates (T, B, 4H)."""
 
     hs: Any
     cs: Any
+    tanh_cs: Any
     gates: Any
 
 
-def _activate(ops: ArrayOps, a: Any, out: Any) -> Any:
-    """Gate activations of the pre-activations a (..., 4H) into ``out`` (same shape)."""
+def _activate_(ops: ArrayOps, a: Any) -> Any:
+    """The gate activations of the pre-activations a (..., 4H), written over a."""
     H = a.shape[-1] // 4
-    out[..., : 2 * H] = ops.activation("sigmoid", a[..., : 2 * H])
-    out[..., 2 * H : 3 * H] = ops.activation("tanh", a[..., 2 * H : 3 * H])
-    out[..., 3 * H :] = ops.activation("sigmoid", a[..., 3 * H :])
-    return out
+    ops.activate_("sigmoid", a[..., : 2 * H])
+    ops.activate_("tanh", a[..., 2 * H : 3 * H])
+    ops.activate_("sigmoid", a[..., 3 * H :])
+    return a
 
 
-def _step(gates: Any, c_prev: Any, ops: ArrayOps) -> tuple[Any, Any]:
-    """(h_t, c_t) from the activated gates (B, 4H) and c_prev (B, H)."""
-    H = c_prev.shape[-1]
-    i, f, g, o = (gates[..., n * H : (n + 1) * H] for n in range(4))
-    c = f * c_prev + i * g
-    return o * ops.activation("tanh", c), c
+def _gates(gates: Any, H: int) -> tuple[Any, Any, Any, Any]:
+    """The views i, f, g, o (..., H) of gates (..., 4H)."""
+    return tuple(gates[..., n * H : (n + 1) * H] for n in range(4))
 
 
 def cell(ops: ArrayOps, params: Any, x_t: Any, h_prev: Any, c_prev: Any) -> tuple[Any, Any]:
     """(h_t, c_t), each (B, H), from x_t (B, D), h_prev (B, H), c_prev (B, H)."""
-    a = x_t @ params.W_x + h_prev @ params.W_h + params.b
-    return _step(_activate(ops, a, ops.empty(a.shape, like=a)), c_prev, ops)
+    H = h_prev.shape[-1]
+    i, f, g, o = _gates(_activate_(ops, x_t @ params.W_x + h_prev @ params.W_h + params.b), H)
+    c = f * c_prev + i * g
+    return o * ops.activation("tanh", c), c
 
 
 def forward(ops: ArrayOps, params: Any, xs: Any, h0: Any, c0: Any) -> Forward:
-    """hs, cs (T, B, H) and gates (T, B, 4H) from xs (T, B, D), h0 and c0 (B, H)."""
+    """hs, cs, tanh(cs) (T, B, H) and gates (T, B, 4H) from xs (T, B, D), h0 and c0 (B, H).
+    The gates array first holds the hoisted input projection, each step's pre-activations
+    are completed and activated in place."""
     T, B, D = xs.shape
     H = h0.shape[-1]
-    pre = (xs.reshape(T * B, D) @ params.W_x + params.b).reshape(T, B, 4 * H)
-    hs = ops.empty((T, B, H), like=pre)
-    cs = ops.empty((T, B, H), like=pre)
-    gates = ops.empty((T, B, 4 * H), like=pre)
+    gates = (xs.reshape(T * B, D) @ params.W_x).reshape(T, B, 4 * H)
+    gates += params.b
+    hs = ops.empty((T, B, H), like=gates)
+    cs = ops.empty((T, B, H), like=gates)
+    tanh_cs = ops.empty((T, B, H), like=gates)
     h, c = h0, c0
     for t in range(T):
-        h, c = _step(_activate(ops, pre[t] + h @ params.W_h, gates[t]), c, ops)
-        hs[t] = h
-        cs[t] = c
-    return Forward(hs, cs, gates)
+        gates[t] += h @ params.W_h
+        i, f, g, o = _gates(_activate_(ops, gates[t]), H)
+        cs[t] = f * c + i * g
+        tanh_cs[t] = cs[t]
+        ops.activate_("tanh", tanh_cs[t])
+        hs[t] = o * tanh_cs[t]
+        h, c = hs[t], cs[t]
+    return Forward(hs, cs, tanh_cs, gates)
 
 
 def _gate_deltas(ops: ArrayOps, dh: Any, dc: Any, gates: Any, c_prev: Any, tc: Any) -> Any:
@@ -111,7 +118,7 @@ def bptt(
     for t in range(T - 1, -1, -1):
         g_t = fwd.gates[t]
         c_prev = fwd.cs[t - 1] if t > 0 else c0
-        tc = ops.activation("tanh", fwd.cs[t])
+        tc = fwd.tanh_cs[t]
         through_h = g_t[:, 3 * H :] * (1 - tc * tc)  # dc_t/dh_t-path factor o * tanh'
         if k is None:
             carry_h[0] = carry_h[0] + dhs[t]
