@@ -35,54 +35,54 @@ class Forward:
     ghn: Any
 
 
-def _step(ops: ArrayOps, gx: Any, gh: Any, h_prev: Any, gates: Any) -> Any:
-    """h_t from gx, gh (B, 3H) and h_prev (B, H); the gates are written into ``gates``."""
+def _step(ops: ArrayOps, gates: Any, gh: Any, h_prev: Any) -> Any:
+    """h_t from h_prev (B, H), gh (B, 3H) and ``gates`` (B, 3H), which holds gx on entry and
+    the gates r, z, n on return."""
     H = h_prev.shape[-1]
-    gates[..., : 2 * H] = ops.activation("sigmoid", gx[..., : 2 * H] + gh[..., : 2 * H])
-    r, z = gates[..., :H], gates[..., H : 2 * H]
-    gates[..., 2 * H :] = ops.activation("tanh", gx[..., 2 * H :] + r * gh[..., 2 * H :])
-    n = gates[..., 2 * H :]
+    gates[..., : 2 * H] += gh[..., : 2 * H]
+    r, z = ops.activate_("sigmoid", gates[..., : 2 * H])[..., :H], gates[..., H : 2 * H]
+    gates[..., 2 * H :] += r * gh[..., 2 * H :]
+    n = ops.activate_("tanh", gates[..., 2 * H :])
     return n + z * (h_prev - n)
 
 
 def cell(ops: ArrayOps, params: Any, x_t: Any, h_prev: Any) -> Any:
     """h_t (B, H) from x_t (B, D) and h_prev (B, H)."""
-    gx = x_t @ params.W_x + params.b_x
     gh = h_prev @ params.W_h + params.b_h
-    return _step(ops, gx, gh, h_prev, ops.empty(gx.shape, like=gx))
+    return _step(ops, x_t @ params.W_x + params.b_x, gh, h_prev)
 
 
 def forward(ops: ArrayOps, params: Any, xs: Any, h0: Any) -> Forward:
-    """hs (T, B, H), gates (T, B, 3H) and gh_n (T, B, H) from xs (T, B, D) and h0 (B, H)."""
+    """hs (T, B, H), gates (T, B, 3H) and gh_n (T, B, H) from xs (T, B, D) and h0 (B, H).
+    The gates array first holds the hoisted input projection gx, completed and activated
+    in place step by step."""
     T, B, D = xs.shape
     H = h0.shape[-1]
-    gx = (xs.reshape(T * B, D) @ params.W_x + params.b_x).reshape(T, B, 3 * H)
-    hs = ops.empty((T, B, H), like=gx)
-    gates = ops.empty((T, B, 3 * H), like=gx)
-    ghn = ops.empty((T, B, H), like=gx)
+    gates = (xs.reshape(T * B, D) @ params.W_x).reshape(T, B, 3 * H)
+    gates += params.b_x
+    hs = ops.empty((T, B, H), like=gates)
+    ghn = ops.empty((T, B, H), like=gates)
     h = h0
     for t in range(T):
-        gh = h @ params.W_h + params.b_h
+        gh = h @ params.W_h
+        gh += params.b_h
         ghn[t] = gh[:, 2 * H :]
-        h = _step(ops, gx[t], gh, h, gates[t])
-        hs[t] = h
+        hs[t] = _step(ops, gates[t], gh, h)
+        h = hs[t]
     return Forward(hs, gates, ghn)
 
 
-def _gate_deltas(ops: ArrayOps, dh: Any, gates: Any, ghn: Any, h_prev: Any) -> tuple[Any, Any]:
-    """(dL/dgx, dL/dgh), each (..., B, 3H), from dh = dL/dh_t (..., B, H), the gates (B, 3H),
-    gh_n and h_prev (B, H)."""
+def _gate_deltas(dh: Any, gates: Any, ghn: Any, h_prev: Any, dx: Any, dgh: Any) -> None:
+    """(dL/dgx, dL/dgh), each (..., B, 3H), written into ``dx`` and ``dgh``, from dh = dL/dh_t
+    (..., B, H), the gates (B, 3H), gh_n and h_prev (B, H)."""
     H = h_prev.shape[-1]
     r, z, n = (gates[..., j * H : (j + 1) * H] for j in range(3))
-    dx = ops.empty((*dh.shape[:-1], 3 * H), like=dh)
     dx[..., 2 * H :] = dh * (1 - z) * (1 - n * n)
     da_n = dx[..., 2 * H :]
     dx[..., :H] = da_n * ghn * (r * (1 - r))
     dx[..., H : 2 * H] = dh * (h_prev - n) * (z * (1 - z))
-    dgh = ops.empty(dx.shape, like=dh)
     dgh[..., : 2 * H] = dx[..., : 2 * H]
     dgh[..., 2 * H :] = da_n * r
-    return dx, dgh
 
 
 def bptt(
@@ -102,11 +102,13 @@ def bptt(
         z_t = fwd.gates[t][:, H : 2 * H]
         carry[0] = carry[0] + dhs[t] if k is None else dhs[t]
         adj[t] = carry.sum(0)
-        deltas_x[t], deltas_h[t] = _gate_deltas(ops, adj[t], fwd.gates[t], fwd.ghn[t], h_prev)
+        _gate_deltas(adj[t], fwd.gates[t], fwd.ghn[t], h_prev, deltas_x[t], deltas_h[t])
         if k is None:
             carry[0] = adj[t] * z_t + deltas_h[t] @ W_h_T
         elif k > 1:  # terms with cells to go move one step; the oldest is dropped
-            _, moving = _gate_deltas(ops, carry[:-1], fwd.gates[t], fwd.ghn[t], h_prev)
+            moving_x = ops.empty((k - 1, B, 3 * H), like=fwd.hs)
+            moving = ops.empty((k - 1, B, 3 * H), like=fwd.hs)
+            _gate_deltas(carry[:-1], fwd.gates[t], fwd.ghn[t], h_prev, moving_x, moving)
             moved = ops.empty((k, B, H), like=fwd.hs)
             moved[1:] = carry[:-1] * z_t + (moving.reshape((k - 1) * B, 3 * H) @ W_h_T).reshape(
                 k - 1, B, H

@@ -81,12 +81,12 @@ def forward(ops: ArrayOps, params: Any, xs: Any, h0: Any, c0: Any) -> Forward:
     return Forward(hs, cs, tanh_cs, gates)
 
 
-def _gate_deltas(ops: ArrayOps, dh: Any, dc: Any, gates: Any, c_prev: Any, tc: Any) -> Any:
-    """dL/da (..., B, 4H) from the adjoints dh = dL/dh_t and dc = dL/dc_t (..., B, H) (dc
-    already holding the path through h_t), the gates (B, 4H), c_prev and tc = tanh(c_t)."""
+def _gate_deltas(dh: Any, dc: Any, gates: Any, c_prev: Any, tc: Any, out: Any) -> Any:
+    """dL/da (..., B, 4H), written into ``out``, from the adjoints dh = dL/dh_t and dc =
+    dL/dc_t (..., B, H) (dc already holding the path through h_t), the gates (B, 4H), c_prev
+    and tc = tanh(c_t)."""
+    i, f, g, o = _gates(gates, c_prev.shape[-1])
     H = c_prev.shape[-1]
-    i, f, g, o = (gates[..., n * H : (n + 1) * H] for n in range(4))
-    out = ops.empty((*dc.shape[:-1], 4 * H), like=dc)
     out[..., :H] = dc * g * (i * (1 - i))
     out[..., H : 2 * H] = dc * c_prev * (f * (1 - f))
     out[..., 2 * H : 3 * H] = dc * i * (1 - g * g)
@@ -121,21 +121,23 @@ def bptt(
         tc = fwd.tanh_cs[t]
         through_h = g_t[:, 3 * H :] * (1 - tc * tc)  # dc_t/dh_t-path factor o * tanh'
         if k is None:
-            carry_h[0] = carry_h[0] + dhs[t]
-            carry_c[0] = carry_c[0] if dcs is None else carry_c[0] + dcs[t]
+            carry_h[0] += dhs[t]
+            if dcs is not None:
+                carry_c[0] += dcs[t]
         else:
             carry_h[0] = dhs[t]
             carry_c[0] = 0 if dcs is None else dcs[t]
         dc_terms = carry_c + carry_h * through_h
         adj_h[t] = carry_h.sum(0)
         adj_c[t] = dc_terms.sum(0)
-        deltas[t] = _gate_deltas(ops, adj_h[t], adj_c[t], g_t, c_prev, tc)
+        _gate_deltas(adj_h[t], adj_c[t], g_t, c_prev, tc, out=deltas[t])
         f_t = g_t[:, H : 2 * H]
         if k is None:
             carry_h[0] = deltas[t] @ W_h_T
             carry_c[0] = adj_c[t] * f_t
         elif k > 1:  # terms with cells to go move one step; the oldest is dropped
-            moving = _gate_deltas(ops, carry_h[:-1], dc_terms[:-1], g_t, c_prev, tc)
+            moving = ops.empty((k - 1, B, 4 * H), like=fwd.hs)
+            _gate_deltas(carry_h[:-1], dc_terms[:-1], g_t, c_prev, tc, out=moving)
             moved_h = ops.empty((k, B, H), like=fwd.hs)
             moved_h[1:] = (moving.reshape((k - 1) * B, 4 * H) @ W_h_T).reshape(k - 1, B, H)
             moved_c = ops.empty((k, B, H), like=fwd.hs)
