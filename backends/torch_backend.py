@@ -60,6 +60,9 @@ class TorchOps:
             return z
         raise ValueError(f"unknown activation {name!r}")
 
+    def add_matmul_(self, out: Any, a: Any, b: Any) -> Any:
+        return out.addmm_(a, b)
+
     def empty(self, shape: tuple[int, ...], like: Any) -> Any:
         return self.torch.empty(shape, dtype=like.dtype, device=like.device)
 

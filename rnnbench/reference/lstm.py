@@ -71,7 +71,7 @@ def forward(ops: ArrayOps, params: Any, xs: Any, h0: Any, c0: Any) -> Forward:
     tanh_cs = ops.empty((T, B, H), like=gates)
     h, c = h0, c0
     for t in range(T):
-        gates[t] += h @ params.W_h
+        ops.add_matmul_(gates[t], h, params.W_h)
         i, f, g, o = _gates(_activate_(ops, gates[t]), H)
         cs[t] = f * c + i * g
         tanh_cs[t] = cs[t]

@@ -25,6 +25,9 @@ class ArrayOps(Protocol):
         """f(z) elementwise written over z itself (a view of a larger array is updated),
         returning z; no temporaries of z's size."""
 
+    def add_matmul_(self, out: Any, a: Any, b: Any) -> Any:
+        """out += a @ b (one GEMM accumulating into out where the library allows), out."""
+
     def empty(self, shape: tuple[int, ...], like: Any) -> Any:
         """An uninitialised array of ``shape`` with ``like``'s dtype and device."""
 
@@ -48,6 +51,11 @@ class NumpyOps:
             return np.reciprocal(z, out=z)
         z[...] = numpy_activation(name, z)
         return z
+
+    @staticmethod
+    def add_matmul_(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out += a @ b
+        return out
 
     @staticmethod
     def empty(shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
