@@ -40,7 +40,8 @@ def _step(ops: ArrayOps, gates: Any, gh: Any, h_prev: Any) -> Any:
     the gates r, z, n on return."""
     H = h_prev.shape[-1]
     gates[..., : 2 * H] += gh[..., : 2 * H]
-    r, z = ops.activate_("sigmoid", gates[..., : 2 * H])[..., :H], gates[..., H : 2 * H]
+    ops.activate_("sigmoid", gates[..., : 2 * H])
+    r, z = gates[..., :H], gates[..., H : 2 * H]
     gates[..., 2 * H :] += r * gh[..., 2 * H :]
     n = ops.activate_("tanh", gates[..., 2 * H :])
     return n + z * (h_prev - n)

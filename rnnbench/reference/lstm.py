@@ -74,8 +74,7 @@ def forward(ops: ArrayOps, params: Any, xs: Any, h0: Any, c0: Any) -> Forward:
         ops.add_matmul_(gates[t], h, params.W_h)
         i, f, g, o = _gates(_activate_(ops, gates[t]), H)
         cs[t] = f * c + i * g
-        tanh_cs[t] = cs[t]
-        ops.activate_("tanh", tanh_cs[t])
+        tanh_cs[t] = ops.activation("tanh", cs[t])
         hs[t] = o * tanh_cs[t]
         h, c = hs[t], cs[t]
     return Forward(hs, cs, tanh_cs, gates)
@@ -85,8 +84,8 @@ def _gate_deltas(dh: Any, dc: Any, gates: Any, c_prev: Any, tc: Any, out: Any) -
     """dL/da (..., B, 4H), written into ``out``, from the adjoints dh = dL/dh_t and dc =
     dL/dc_t (..., B, H) (dc already holding the path through h_t), the gates (B, 4H), c_prev
     and tc = tanh(c_t)."""
-    i, f, g, o = _gates(gates, c_prev.shape[-1])
     H = c_prev.shape[-1]
+    i, f, g, o = _gates(gates, H)
     out[..., :H] = dc * g * (i * (1 - i))
     out[..., H : 2 * H] = dc * c_prev * (f * (1 - f))
     out[..., 2 * H : 3 * H] = dc * i * (1 - g * g)
