@@ -131,8 +131,9 @@ def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Pat
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.8), squeeze=False)
     series = _group_curves(curves)
     ks_all = {r["k"] for r in curves}
+    lowest, highest = math.inf, 0.0  # over every panel: the same axes, so cells compare by eye
+    last_k = 0
     for ax, panel in zip(axes[0], panels, strict=True):
-        lowest, highest = math.inf, 0.0
         for alpha in alphas:
             colour = colours[alpha]
             for source in sources:
@@ -147,7 +148,6 @@ def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Pat
                     style = styles[backends.index(source) % len(styles)]
                     ax.plot(ks, ratios, linestyle=style, color=colour, lw=1.1)
                     lowest, highest = min(lowest, min(ratios)), max(highest, max(ratios))
-        last_k = 0
         for alpha in alphas:
             ends = _curve_ends(summary, series, panel, alpha, backends)
             for ks, _ in series_for(series, backends, panel, alpha):
@@ -165,19 +165,20 @@ def plot_decay(curves: Sequence[Row], summary: Sequence[Row], path: Path) -> Pat
                         textcoords="offset points",
                         ha="right",
                     )
-        if last_k:
-            ax.set_xlim(-0.02 * last_k, last_k * 1.08)
         ax.set_yscale("log")
-        if lowest < math.inf:
-            ax.set_ylim(
-                10.0 ** (math.floor(math.log10(lowest)) - 2),
-                10.0 ** (math.ceil(math.log10(max(highest, 1.0))) + 1),
-            )
         ax.set_xlabel("k (steps back from the last step T)")
         state = "c" if panel.endswith("dL/dc") else "h"
         ax.set_ylabel(f"||dL/d{state}_(T-k)|| / ||dL/d{state}_T|| (log)")
         ax.set_title(panel)
         ax.grid(which="major", alpha=0.3)
+    for ax in axes[0]:
+        if last_k:
+            ax.set_xlim(-0.02 * last_k, last_k * 1.08)
+        if lowest < math.inf:
+            ax.set_ylim(
+                10.0 ** (math.floor(math.log10(lowest)) - 2),
+                10.0 ** (math.ceil(math.log10(max(highest, 1.0))) + 1),
+            )
     handles = [Line2D([], [], color=colours[a], lw=2, label=f"alpha = {a:g}") for a in alphas]
     handles.append(Line2D([], [], color="grey", ls=":", lw=1.6, label="theory"))
     handles.append(Line2D([], [], color="grey", lw=5, alpha=0.3, label=REFERENCE))
