@@ -15,8 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rnnbench.errors import UnsupportedError
 from rnnbench.interface import Params
 from rnnbench.problems import Problem, make_data
+from rnnbench.reference import ReferenceBackend, lstm
 from rnnbench.tolerances import normwise_error, tolerance
 
 from .assertions import reproduction
@@ -162,3 +164,31 @@ def test_gate_decay_over_a_long_sequence(rnnbench_backend, cell):
     power law of the gate, with nothing else in the way."""
     require(rnnbench_backend, dtype="float64", cell=cell)
     check_gate_decay(rnnbench_backend, cell, "float64", 120, seed=3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_lstm_cotangents_on_every_cell_state_reach_every_gradient(rnnbench_backend, dtype, data):
+    """A loss on c_t at every step (``dcs``), not only through h: every gradient and adjoint
+    agrees with the reference given the same ``dcs`` (the kit's other properties put a c
+    cotangent at most at the last step)."""
+    require(rnnbench_backend, dtype=dtype, cell="lstm")
+    problem = data.draw(problems(dtype=dtype, activation="tanh", cell="lstm"), label="problem")
+    seed = data.draw(st.integers(0, 2**32 - 1), label="dcs seed")
+    d = make_data(problem)
+    dcs = np.random.default_rng(seed).standard_normal(d.dhs.shape).astype(dtype)
+    try:
+        got = bptt(rnnbench_backend, problem, dcs=dcs)
+    except UnsupportedError as exc:  # a fused kernel that takes c's cotangent at T only
+        pytest.skip(str(exc))
+    reference = ReferenceBackend()
+    i = reference.load(d.astype("float64"))
+    expected = reference.bptt(
+        i.params, i.xs, i.h0, i.dhs, activation="tanh", c0=i.c0, dcs=dcs.astype("float64")
+    )
+    scales = lstm.error_scales(i.params, {**d.astype("float64").arrays(), "dcs": dcs}, expected)
+    allowed = tolerance(dtype, problem.T)
+    where = reproduction(rnnbench_backend, problem, "b.bptt(..., c0=i.c0, dcs=dcs)")
+    for name in checked_names(rnnbench_backend, "lstm"):
+        error = normwise_error(got[name], expected[name], scales[name])
+        assert error <= allowed, f"dL/d{name} with dcs: error {error:.3e} > {allowed:.3e}\n{where}"

@@ -198,13 +198,13 @@ def error_scales(
     tc = np.abs(np.tanh(fwd.cs))
     dm = np.concatenate([0.25 * ac * g, 0.25 * ac * c_prev, ac * i, 0.25 * ah * tc], axis=-1)
     terms = assemble(Params(**A), np.abs(xs), np.abs(h0), np.abs(fwd.hs), dm)
-    terms["c0"] = ac[0] * f[0]
     h_terms = np.abs(dhs).copy()
     h_terms[:-1] += dm[1:] @ A["W_h"].T
     c_terms = ah * o if arrays.get("dcs") is None else np.abs(arrays["dcs"]) + ah * o
     c_terms[:-1] += ac[1:] * f[1:]
     terms["hs"] = np.maximum(h_terms, ah)
     terms["cs"] = np.maximum(c_terms, ac)
+    terms["c0"] = terms["cs"][0] * f[0]  # dL/dc0 = f_1 * dL/dc_1: the size of its terms
     z = np.abs(xs) @ A["W_x"] + h_prev @ A["W_h"] + A["b"]
     terms["unroll"] = np.abs(fwd.hs) + np.abs(fwd.cs) + z.reshape(T, B, 4, H).sum(2)
     return {name: float(np.max(value, initial=0.0)) for name, value in terms.items()}
