@@ -18,6 +18,7 @@ from typing import Any
 
 from rnnbench.activations import derivative_from_output
 from rnnbench.reference.ops import ArrayOps
+from rnnbench.reference.stacked import recurrent_weight_gradient
 
 
 def cell(ops: ArrayOps, params: Any, x_t: Any, h_prev: Any, activation: str) -> Any:
@@ -115,9 +116,7 @@ def _gradients(
     H = hs.shape[2]
     W_hh_T = params.W_hh.T
     d_flat = deltas.reshape(T * B, H)
-    dW_hh = h0.T @ deltas[0]
-    if T > 1:
-        dW_hh = dW_hh + hs[:-1].reshape((T - 1) * B, H).T @ deltas[1:].reshape((T - 1) * B, H)
+    dW_hh = recurrent_weight_gradient(h0, hs, deltas)
     return {
         "W_xh": xs.reshape(T * B, D).T @ d_flat,
         "W_hh": dW_hh,

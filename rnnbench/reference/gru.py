@@ -23,6 +23,7 @@ import numpy as np
 
 from rnnbench.interface import Params
 from rnnbench.reference.ops import ArrayOps, NumpyOps
+from rnnbench.reference.stacked import recurrent_weight_gradient
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,7 @@ def assemble(
     T, B, D = xs.shape
     H = hs.shape[2]
     dx = deltas_x.reshape(T * B, 3 * H)
-    dW_h = h0.T @ deltas_h[0]
-    if T > 1:
-        dW_h = dW_h + hs[:-1].reshape((T - 1) * B, H).T @ deltas_h[1:].reshape((T - 1) * B, 3 * H)
+    dW_h = recurrent_weight_gradient(h0, hs, deltas_h)
     return {
         "W_x": xs.reshape(T * B, D).T @ dx,
         "W_h": dW_h,

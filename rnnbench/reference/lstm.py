@@ -24,6 +24,7 @@ import numpy as np
 
 from rnnbench.interface import Params
 from rnnbench.reference.ops import ArrayOps, NumpyOps
+from rnnbench.reference.stacked import recurrent_weight_gradient
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,7 @@ def assemble(params: Any, xs: Any, h0: Any, hs: Any, deltas: Any) -> dict[str, A
     T, B, D = xs.shape
     H = hs.shape[2]
     d_flat = deltas.reshape(T * B, 4 * H)
-    dW_h = h0.T @ deltas[0]
-    if T > 1:
-        dW_h = dW_h + hs[:-1].reshape((T - 1) * B, H).T @ deltas[1:].reshape((T - 1) * B, 4 * H)
+    dW_h = recurrent_weight_gradient(h0, hs, deltas)
     return {
         "W_x": xs.reshape(T * B, D).T @ d_flat,
         "W_h": dW_h,
