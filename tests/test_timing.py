@@ -44,29 +44,20 @@ def test_synchronize_is_inside_the_timed_region(fake_clock):
         fake_clock.now += 2.0
         events.append(("sync", result))
 
-    stats = timing.time_calls(call, synchronize, repeats=3, warmup=2)
-    assert stats.samples == (3.0, 3.0, 3.0)
-    assert events.count("call") == 5
-    # every result is synchronized, right after its own call
-    assert [e for e in events if isinstance(e, tuple)] == [("sync", i) for i in (1, 3, 5, 7, 9)]
+    assert timing.time_first_call(call, synchronize) == 3.0
+    assert events == ["call", ("sync", 1)]  # the result is synchronized inside the timing
 
 
 def test_the_garbage_collector_is_paused_while_timing_and_restored():
     seen = []
-    stats = timing.time_calls(lambda: seen.append(gc.isenabled()), lambda r: None, repeats=2)
-    assert seen == [False, False]
+    timing.time_first_call(lambda: seen.append(gc.isenabled()), lambda r: None)
+    assert seen == [False]
     assert gc.isenabled()
-    assert len(stats.samples) == 2
 
 
 def test_repeats_must_be_positive_also_when_planned():
     with pytest.raises(ValueError, match="repeats"):
         timing.planned_calls(1.0, repeats=0, warmup=0, budget_s=None)
-
-
-def test_repeats_must_be_positive():
-    with pytest.raises(ValueError, match="repeats"):
-        timing.time_calls(lambda: None, lambda r: None, repeats=0)
 
 
 def test_statistics_of_samples():

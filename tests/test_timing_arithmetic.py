@@ -52,15 +52,14 @@ def taking(clock: Clock, durations: Iterable[float], log: list[float] | None = N
     return call
 
 
-# -- time_calls, time_first_call, TimingStats ---------------------------------------------------
-def test_samples_are_call_plus_synchronize_and_warm_ups_are_not_timed(clock):
-    call = taking(clock, [8.0, 8.0, 0.25, 0.5, 2.0])
+# -- time_first_call, TimingStats ----------------------------------------------------------------
+def test_the_first_call_is_call_plus_synchronize(clock):
+    call = taking(clock, [0.25, 8.0])
 
     def synchronize(result):
         clock.now += 0.125
 
-    stats = timing.time_calls(call, synchronize, repeats=3, warmup=2)
-    assert stats.samples == (0.375, 0.625, 2.125)
+    assert timing.time_first_call(call, synchronize) == 0.375
 
 
 def test_the_first_call_is_timed_on_its_own(clock):
@@ -83,7 +82,7 @@ def test_the_spread_of_a_zero_median_is_zero():
 def test_a_paused_collector_stays_paused():
     gc.disable()
     try:
-        timing.time_calls(lambda: None, lambda r: None, repeats=1)
+        timing.time_first_call(lambda: None, lambda r: None)
         assert not gc.isenabled()
     finally:
         gc.enable()

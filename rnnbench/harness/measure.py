@@ -284,9 +284,9 @@ OVERHEAD_SIZE = Size(1000, 1, 64, 64)
 
 
 def measure_overhead() -> Row:
-    """time_calls against a bare timing loop, numpy BPTT at OVERHEAD_SIZE (float32, tanh):
-    the harness's and the bare loop's seconds per call, the fraction between them, and the
-    harness's fixed cost per call."""
+    """The harness's timing path against a bare timing loop, numpy BPTT at OVERHEAD_SIZE
+    (float32, tanh): the harness's and the bare loop's seconds per call, the fraction between
+    them, and the harness's fixed cost per call."""
     backend = ReferenceBackend()  # the core's own NumPy code, whatever "numpy" names
     inputs = backend.load(make_data(OVERHEAD_SIZE.problem(dtype="float32")))
     _, bptt = timing.backend_calls(backend, inputs, "tanh")

@@ -54,31 +54,11 @@ class TimingStats:
         return (self.q75 - self.q25) / self.median if self.median > 0 else 0.0
 
 
-def time_calls(
-    call: Callable[[], Any],
-    synchronize: Callable[[Any], None],
-    *,
-    repeats: int,
-    warmup: int = 0,
-) -> TimingStats:
-    """Time ``repeats`` calls of ``call`` (each followed by ``synchronize`` on its result)
-    after ``warmup`` untimed ones."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    with gc_paused():
-        for _ in range(warmup):
-            synchronize(call())
-        samples = []
-        for _ in range(repeats):
-            start = clock()
-            synchronize(call())
-            samples.append(clock() - start)
-    return TimingStats(tuple(samples))
-
-
 def time_first_call(call: Callable[[], Any], synchronize: Callable[[Any], None]) -> float:
-    """Seconds of one call, synchronized: the first call after a warm-up, timed on its own."""
-    return time_calls(call, synchronize, repeats=1).median
+    """Seconds of one call, synchronized, with the garbage collector paused: the first call
+    after a warm-up, timed on its own."""
+    with gc_paused():
+        return timed_once(call, synchronize)()
 
 
 @contextmanager
